@@ -1,0 +1,47 @@
+# opsconsole — every target sets up what it needs (virtualenv, packages) by itself.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export TEXTUAL_ANIMATIONS := none
+
+.PHONY: venv lint test test-fast demo demo-stop screenshots snapshots-update clean
+
+$(STAMP): pyproject.toml
+	@$(PY) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "opsconsole needs Python 3.11+"; exit 1; }
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+lint: venv
+	$(BIN)/ruff check console widgets tests
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+# The whole suite: lint, layer contracts, unit, integration and snapshot tests.
+test: lint
+	$(BIN)/pytest -q -p no:cacheprovider
+
+test-fast: venv
+	$(BIN)/pytest -q -x -p no:cacheprovider
+
+# Open the console on the local demo stack (started in the background when not already running).
+demo: venv
+	$(BIN)/opsconsole demo up
+	$(BIN)/opsconsole --config examples/demo.toml
+
+demo-stop: venv
+	$(BIN)/opsconsole demo down
+
+# Regenerate screenshots/*.svg from the snapshot fixtures.
+screenshots: venv
+	$(BIN)/python -m tests.fixtures.screenshots screenshots
+
+snapshots-update: venv
+	$(BIN)/pytest -q tests/test_snapshots.py --snapshot-update
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,354 @@
+"""HTTP health endpoints: seed-style JSON, Spring actuator, IETF health+json, or the bare status code.
+
+A target that refuses the connection or times out is not an adapter failure: it is a critical probe
+result, because "down" is exactly what the Health pane exists to show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from console.model import HealthCheck, HealthTarget, ProbeResult, Status, worst
+from console.sanitize import clean
+from console.secrets import redact_text, redact_url
+
+MAX_BODY_BYTES = 256 * 1024
+
+_SEED = {
+    "ok": Status.OK,
+    "healthy": Status.OK,
+    "up": Status.OK,
+    "pass": Status.OK,
+    "degraded": Status.WARN,
+    "warn": Status.WARN,
+    "warning": Status.WARN,
+    "error": Status.CRIT,
+    "unhealthy": Status.CRIT,
+    "down": Status.CRIT,
+    "fail": Status.CRIT,
+    "critical": Status.CRIT,
+}
+_SPRING = {"UP": Status.OK, "DOWN": Status.CRIT, "OUT_OF_SERVICE": Status.CRIT, "UNKNOWN": Status.UNKNOWN}
+_IETF = {
+    "pass": Status.OK,
+    "ok": Status.OK,
+    "up": Status.OK,
+    "warn": Status.WARN,
+    "fail": Status.CRIT,
+    "error": Status.CRIT,
+    "down": Status.CRIT,
+}
+# Values a seed backend puts in `checks` as plain strings ("database": "connected").
+_CHECK_WORDS = {
+    "connected": Status.OK,
+    "ready": Status.OK,
+    "available": Status.OK,
+    "disconnected": Status.CRIT,
+    "unavailable": Status.CRIT,
+    "timeout": Status.CRIT,
+    "connecting": Status.WARN,
+}
+
+
+def status_from_code(code: int) -> Status:
+    if 200 <= code < 300:
+        return Status.OK
+    if 300 <= code < 400:
+        return Status.WARN
+    return Status.CRIT
+
+
+def _word_status(value: Any, table: Mapping[str, Status]) -> Status | None:
+    if not isinstance(value, str):
+        return None
+    return table.get(value) or table.get(value.lower()) or table.get(value.upper())
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip().lower().removesuffix("ms").strip()
+        try:
+            return float(text)
+        except ValueError:
+            return None
+    return None
+
+
+def _latency(obj: Mapping[str, Any]) -> float | None:
+    for key in ("latencyMs", "latency_ms", "responseTime", "response_time_ms", "duration_ms", "latency"):
+        if key in obj:
+            return _num(obj[key])
+    return None
+
+
+def _detail(obj: Mapping[str, Any], skip: set[str]) -> str:
+    for key in ("message", "error", "output", "reason", "description"):
+        if isinstance(obj.get(key), str) and obj[key]:
+            return clean(obj[key], 200)
+    details = obj.get("details")
+    source = details if isinstance(details, dict) else {k: v for k, v in obj.items() if k not in skip}
+    parts = [f"{k}={v}" for k, v in source.items() if isinstance(v, str | int | float) and not isinstance(v, bool)]
+    return clean(", ".join(parts), 200)
+
+
+def _seed_checks(checks: Any) -> list[HealthCheck]:
+    result: list[HealthCheck] = []
+    items: list[tuple[str, Any]] = []
+    if isinstance(checks, dict):
+        items = list(checks.items())
+    elif isinstance(checks, list):
+        items = [(str(c.get("name", i)) if isinstance(c, dict) else str(i), c) for i, c in enumerate(checks)]
+    for name, value in items[:100]:
+        if isinstance(value, dict):
+            status = _word_status(value.get("status"), _SEED) or _word_status(value.get("status"), _CHECK_WORDS)
+            if status is None:
+                # An informational block (memory figures) with no verdict of its own.
+                status = Status.OK
+            result.append(HealthCheck(clean(name, 60), status, _detail(value, {"status"}), _latency(value)))
+        elif isinstance(value, bool):
+            result.append(HealthCheck(clean(name, 60), Status.OK if value else Status.CRIT, str(value).lower()))
+        else:
+            word = clean(value, 120)
+            status = _word_status(value, _CHECK_WORDS) or _word_status(value, _SEED) or Status.UNKNOWN
+            result.append(HealthCheck(clean(name, 60), status, word))
+    return result
+
+
+def _spring_components(components: Any, prefix: str = "") -> list[HealthCheck]:
+    result: list[HealthCheck] = []
+    if not isinstance(components, dict):
+        return result
+    for name, value in list(components.items())[:100]:
+        if not isinstance(value, dict):
+            continue
+        full = f"{prefix}{name}"
+        status = _word_status(value.get("status"), _SPRING) or Status.UNKNOWN
+        details = value.get("details") if isinstance(value.get("details"), dict) else {}
+        result.append(HealthCheck(clean(full, 60), status, _detail(details, set()), _latency(details)))
+        # Spring nests composites (db → components → primary, secondary).
+        result.extend(_spring_components(value.get("components"), prefix=f"{full}/"))
+    return result
+
+
+def _ietf_checks(checks: Any) -> list[HealthCheck]:
+    result: list[HealthCheck] = []
+    if not isinstance(checks, dict):
+        return result
+    for name, entries in list(checks.items())[:100]:
+        for entry in (entries if isinstance(entries, list) else [entries])[:20]:
+            if not isinstance(entry, dict):
+                continue
+            status = _word_status(entry.get("status"), _IETF) or Status.UNKNOWN
+            latency = None
+            if str(entry.get("observedUnit", "")).lower() == "ms" and "responsetime" in str(name).lower().replace(
+                ":", ""
+            ):
+                latency = _num(entry.get("observedValue"))
+            label = name if not entry.get("componentId") else f"{name} [{entry['componentId']}]"
+            detail = _detail(entry, {"status", "componentId", "componentType", "time", "observedUnit"})
+            result.append(HealthCheck(clean(label, 60), status, detail, latency))
+    return result
+
+
+def parse_health(code: int, content_type: str, body: bytes) -> tuple[Status, str, tuple[HealthCheck, ...], str]:
+    """Interpret a health response: (status, format, checks, message).
+
+    The verdict is the worse of what the document says and what the status code says, so a body
+    claiming "ok" on a 503 is still critical.
+    """
+    by_code = status_from_code(code)
+    doc: Any = None
+    if body:
+        try:
+            doc = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            doc = None
+    if not isinstance(doc, dict) or "status" not in doc:
+        message = f"HTTP {code}"
+        if body and doc is None and "json" in content_type.lower():
+            message += " (invalid JSON body)"
+        return by_code, "status-code", (), message
+    raw = doc["status"]
+    if "health+json" in content_type.lower() or (isinstance(raw, str) and raw.lower() in ("pass", "fail")):
+        fmt, verdict, checks = "ietf", _word_status(raw, _IETF), _ietf_checks(doc.get("checks"))
+    elif isinstance(raw, str) and (raw in _SPRING or "components" in doc):
+        fmt, verdict, checks = "spring", _word_status(raw, _SPRING), _spring_components(doc.get("components"))
+    else:
+        fmt, verdict, checks = "seed", _word_status(raw, _SEED), _seed_checks(doc.get("checks"))
+    if verdict is None:
+        verdict = Status.UNKNOWN
+    message = ""
+    for key in ("output", "message", "error", "description"):
+        if isinstance(doc.get(key), str) and doc[key]:
+            message = clean(doc[key], 200)
+            break
+    failing = sorted((c for c in checks if c.status is not Status.OK), key=lambda c: -c.status.rank)
+    if not message and failing:
+        message = f"{failing[0].name}: {failing[0].detail or failing[0].status.value}"
+    if not message:
+        message = f"{clean(raw, 30)} (HTTP {code})"
+    final = verdict if verdict.rank >= by_code.rank else by_code
+    return final, fmt, tuple(checks), message
+
+
+async def _read_capped(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return b"".join(chunks)[:limit], True
+    return b"".join(chunks), False
+
+
+def _failure_text(exc: Exception, url: str) -> str:
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "connect timeout"
+    if isinstance(exc, httpx.TimeoutException):
+        return "read timeout"
+    if isinstance(exc, httpx.ConnectError):
+        text = str(exc).lower()
+        cause: BaseException | None = exc
+        while cause is not None:
+            if isinstance(cause, ConnectionRefusedError):
+                return "connection refused"
+            cause = cause.__cause__ or cause.__context__
+        if "refused" in text or "all connection attempts failed" in text:
+            return "connection refused"
+        if "name or service" in text or "nodename" in text or "getaddrinfo" in text:
+            return "DNS lookup failed"
+        return "cannot connect"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "connection closed by server"
+    return clean(redact_text(f"{type(exc).__name__}: {exc}".replace(url, redact_url(url))), 160)
+
+
+async def probe(
+    client: httpx.AsyncClient, kind: str, url: str, timeout: float, headers: Mapping[str, str] | None = None
+) -> ProbeResult:
+    """GET one health URL within `timeout` seconds (connect + whole body), never raising."""
+    started = time.perf_counter()
+    shown_url = redact_url(url)
+    try:
+        # httpx timeouts are per phase; the outer deadline also bounds a server dribbling bytes.
+        async with (
+            asyncio.timeout(timeout),
+            client.stream("GET", url, headers=dict(headers or {}), timeout=timeout) as response,
+        ):
+            body, truncated = await _read_capped(response, MAX_BODY_BYTES)
+            elapsed = (time.perf_counter() - started) * 1000
+            content_type = response.headers.get("content-type", "")
+            if truncated:
+                status = status_from_code(response.status_code)
+                return ProbeResult(
+                    kind,
+                    shown_url,
+                    status,
+                    "status-code",
+                    response.status_code,
+                    elapsed,
+                    f"HTTP {response.status_code} (body over {MAX_BODY_BYTES // 1024} KiB, not parsed)",
+                )
+            status, fmt, checks, message = parse_health(response.status_code, content_type, body)
+            return ProbeResult(kind, shown_url, status, fmt, response.status_code, elapsed, message, checks)
+    except TimeoutError:
+        elapsed = (time.perf_counter() - started) * 1000
+        return ProbeResult(kind, shown_url, Status.CRIT, "none", None, elapsed, f"timeout after {timeout:g}s")
+    except (httpx.HTTPError, OSError, ValueError) as exc:
+        elapsed = (time.perf_counter() - started) * 1000
+        return ProbeResult(kind, shown_url, Status.CRIT, "none", None, elapsed, _failure_text(exc, url))
+
+
+async def check_target(
+    client: httpx.AsyncClient,
+    name: str,
+    urls: list[tuple[str, str]],
+    timeout: float,
+    headers: Mapping[str, str] | None = None,
+) -> HealthTarget:
+    """Probe every URL of one target concurrently."""
+    results = await asyncio.gather(*(probe(client, kind, url, timeout, headers) for kind, url in urls))
+    return HealthTarget(name=name, probes=tuple(results))
+
+
+def make_client(verify_tls: bool = True) -> httpx.AsyncClient:
+    """One pooled client per group of targets; redirects are followed like a load balancer would."""
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+    return httpx.AsyncClient(verify=verify_tls, follow_redirects=True, limits=limits, trust_env=False)
+
+
+# --- Backend side: the same three formats, for services that import this layer ---------------------------
+
+_WORDS_OUT = {
+    "seed": {Status.OK: "ok", Status.WARN: "degraded", Status.CRIT: "error", Status.UNKNOWN: "error"},
+    "spring": {Status.OK: "UP", Status.WARN: "UP", Status.CRIT: "DOWN", Status.UNKNOWN: "UNKNOWN"},
+    "ietf": {Status.OK: "pass", Status.WARN: "warn", Status.CRIT: "fail", Status.UNKNOWN: "fail"},
+}
+_CHECK_WORDS_OUT = {
+    Status.OK: "connected",
+    Status.WARN: "degraded",
+    Status.CRIT: "disconnected",
+    Status.UNKNOWN: "unknown",
+}
+
+
+def health_response(
+    style: str, checks: Sequence[HealthCheck], extra: Mapping[str, Any] | None = None
+) -> tuple[int, str, bytes]:
+    """Render a health document (status code, content type, body) in `style`: seed, spring or ietf.
+
+    The overall status is the worst check; critical answers 503 so load balancers agree with the body.
+    """
+    overall = worst((c.status for c in checks), default=Status.OK)
+    code = 503 if overall is Status.CRIT else 200
+    words = _WORDS_OUT[style]
+    doc: dict[str, Any]
+    if style == "seed":
+        doc = {
+            "status": words[overall],
+            **(extra or {}),
+            "checks": {
+                c.name: (
+                    {"status": words[c.status], "latencyMs": round(c.latency_ms, 1), "message": c.detail}
+                    if c.latency_ms is not None
+                    else _CHECK_WORDS_OUT[c.status]
+                )
+                for c in checks
+            },
+        }
+        content_type = "application/json"
+    elif style == "spring":
+        doc = {
+            "status": words[overall],
+            "components": {
+                c.name: {"status": words[c.status], "details": {"detail": c.detail, "latency_ms": c.latency_ms}}
+                for c in checks
+            },
+        }
+        content_type = "application/vnd.spring-boot.actuator.v3+json"
+    elif style == "ietf":
+        doc = {
+            "status": words[overall],
+            **(extra or {}),
+            "checks": {
+                f"{c.name}:responseTime": [
+                    {"status": words[c.status], "observedValue": c.latency_ms, "observedUnit": "ms", "output": c.detail}
+                ]
+                for c in checks
+            },
+        }
+        content_type = "application/health+json"
+    else:
+        raise ValueError(f"unknown health style {style!r} (expected seed, spring or ietf)")
+    return code, content_type, json.dumps(doc).encode()

@@ -1,0 +1,273 @@
+"""The Textual application: layout, keys, and routing readings from the collector to the panes.
+
+No IO happens here: sources are handed in by `make_app`, the collector polls them in its own tasks,
+and every reading arrives as a `ReadingArrived` message on the UI loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from textual import on
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Container
+from textual.events import Resize
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer
+from textual.worker import Worker, WorkerState
+
+from console.board import Board, assess_mongo
+from console.collector import Clock, Collector, Source, utc_now
+from console.config import Settings
+from console.model import Reading, Status
+from console.screens.health_detail import HealthDetailScreen
+from console.screens.help import HelpScreen
+from widgets.env_banner import EnvBanner
+from widgets.health_pane import HealthPane
+from widgets.mongo_pane import MongoPane
+from widgets.pane import Pane
+from widgets.summary_bar import SummaryBar
+from widgets.unconfigured_pane import UnconfiguredPane
+
+# Below either size the screen shows one pane at a time plus a one-line summary of the rest.
+COMPACT_WIDTH = 100
+COMPACT_HEIGHT = 30
+
+# (key, pane id, short name, hint shown while the pane's backend is not built or configured)
+PANES = (
+    ("1", "health", "Health", ""),
+    ("2", "traffic", "Traffic", "Prometheus request / error / latency metrics"),
+    ("3", "cache", "Cache", "Redis hit ratio, memory, evictions"),
+    ("4", "queues", "Queues", "RabbitMQ, BullMQ and Redis-list depths"),
+    ("5", "dlq", "DLQ", "dead-letter queues: browse, replay, purge"),
+    ("6", "breakers", "Breakers", "circuit-breaker states"),
+    ("7", "mongo", "Mongo", "set [env.NAME.mongo] uri or MONGO_URI"),
+)
+
+
+@dataclass
+class ReadingArrived(Message):
+    """A source finished a poll (successfully or not)."""
+
+    reading: Reading
+
+
+class OpsConsoleApp(App[int]):
+    """One screen answering: what is broken right now."""
+
+    TITLE = "opsconsole"
+    ENABLE_COMMAND_PALETTE = True
+
+    CSS = """
+    Screen { layout: vertical; }
+    #panes {
+        layout: grid;
+        grid-size: 3 3;
+        grid-rows: 2fr 1fr 1fr;
+        grid-columns: 1fr 1fr 1fr;
+        height: 1fr;
+    }
+    #health { column-span: 2; }
+    #breakers { column-span: 2; }
+    SummaryBar { display: none; }
+    Screen.-compact SummaryBar { display: block; }
+    Screen.-compact #panes { layout: vertical; }
+    Screen.-compact #panes > Pane { display: none; }
+    Screen.-compact #panes > Pane.-active { display: block; height: 1fr; }
+    """
+
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("r", "refresh", "Refresh"),
+        Binding("p", "toggle_pause", "Pause"),
+        Binding("question_mark", "help", "Keys"),
+        *(Binding(key, f"show_pane('{pane_id}')", name, show=False) for key, pane_id, name, _ in PANES),
+    ]
+
+    def __init__(
+        self,
+        settings: Settings,
+        sources: Sequence[Source] = (),
+        clock: Clock = utc_now,
+        readings: Iterable[Reading] = (),
+        collect: bool = True,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.clock = clock
+        self.board = Board(history=settings.history)
+        self._sources = list(sources)
+        self._initial = list(readings)
+        self._collect = collect
+        self.collector: Collector | None = None
+        self._active = "health"
+        for source in self._sources:
+            self.board.expect(source.name, source.kind)
+
+    # --- layout ---------------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield EnvBanner(id="banner")
+        yield SummaryBar(id="summary")
+        with Container(id="panes"):
+            yield HealthPane(id="health")
+            for key, pane_id, name, hint in PANES[1:6]:
+                yield UnconfiguredPane(name, key, hint, id=pane_id)
+            if self.settings.env.mongo is not None:
+                yield MongoPane(id="mongo")
+            else:
+                yield UnconfiguredPane("MongoDB", "7", PANES[6][3], id="mongo")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        banner = self.query_one(EnvBanner)
+        env = self.settings.env
+        banner.env_label = env.name if env.label in ("", env.name) else f"{env.name} ({env.label})"
+        banner.protected = env.protected
+        self._show_pane(self._active)
+        self._layout_for(self.size.width, self.size.height)
+        for reading in self._initial:
+            self.board.apply(reading)
+        self._refresh_all()
+        self._tick()
+        self.set_interval(1.0, self._tick)
+        if self._collect and self._sources:
+            # Paint first; connect after the first frame so start-up is never held by a slow backend.
+            self.call_after_refresh(self._start_collection)
+
+    def _start_collection(self) -> None:
+        self.collector = Collector(self._sources, self._emit, clock=self.clock)
+        self.run_worker(self.collector.run(), name="collector", group="poll", exit_on_error=False)
+
+    def _emit(self, reading: Reading) -> None:
+        self.post_message(ReadingArrived(reading))
+
+    def on_resize(self, event: Resize) -> None:
+        self._layout_for(event.size.width, event.size.height)
+
+    def _layout_for(self, width: int, height: int) -> None:
+        self.screen.set_class(width < COMPACT_WIDTH or height < COMPACT_HEIGHT, "-compact")
+
+    # --- readings -------------------------------------------------------------------------------------
+
+    @on(ReadingArrived)
+    def _reading_arrived(self, message: ReadingArrived) -> None:
+        self.board.apply(message.reading)
+        self._refresh_kind(message.reading.kind)
+        self._refresh_summary()
+
+    def _refresh_all(self) -> None:
+        for kind in ("health", "mongo"):
+            self._refresh_kind(kind)
+        self._refresh_summary()
+
+    def _refresh_kind(self, kind: str) -> None:
+        now = self.clock()
+        if kind == "health":
+            pane = self.query_one(HealthPane)
+            rows = self.board.health_rows()
+            pane.rows = tuple(rows)
+            pane.status = max((r.status for r in rows), key=lambda s: s.rank, default=Status.UNKNOWN)
+            pane.state = self.board.pane_state("health")
+            pane.now = now
+        elif kind == "mongo":
+            panes = self.query(MongoPane)
+            readings = self.board.mongo_readings()
+            if not panes or not readings:
+                return
+            pane, reading = panes.first(), readings[0]
+            pane.status = self.board.status_of(reading)
+            pane.findings = tuple(assess_mongo(reading.value)[1]) if reading.value is not None else ()
+            pane.reading = reading
+            pane.state = self.board.pane_state("mongo")
+            pane.now = now
+
+    def _pane_status(self, pane_id: str) -> Status | None:
+        kind = {"health": "health", "mongo": "mongo"}.get(pane_id)
+        if kind is None or not any(k == kind for k in self.board.expected.values()):
+            return None
+        statuses = [self.board.status_of(r) for r in self.board.readings.values() if r.kind == kind]
+        return max(statuses, key=lambda s: s.rank) if statuses else Status.UNKNOWN
+
+    def _refresh_summary(self) -> None:
+        items = tuple((key, name, self._pane_status(pane_id)) for key, pane_id, name, _ in PANES)
+        self.query_one(SummaryBar).items = items
+        counts = {s: 0 for s in Status}
+        for reading in self.board.readings.values():
+            counts[self.board.status_of(reading)] += 1
+        bad = [f"{counts[s]} {s.value}" for s in (Status.CRIT, Status.WARN, Status.UNKNOWN) if counts[s]]
+        self.query_one(EnvBanner).overall = " · ".join(bad) if bad else ("all ok" if self.board.readings else "")
+
+    def _tick(self) -> None:
+        """Once a second: ages in pane subtitles (only repainted when their text changes) and the clock."""
+        now = self.clock()
+        for pane in self.query(Pane):
+            pane.now = now
+        self.query_one(EnvBanner).clock = now.strftime("%H:%M UTC")
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            self.notify(f"{event.worker.name} stopped: {event.worker.error}", severity="error", timeout=10)
+
+    # --- actions --------------------------------------------------------------------------------------
+
+    def action_refresh(self) -> None:
+        """Poll every source now."""
+        if self.collector is not None:
+            self.collector.refresh()
+        self.notify("refreshing every source", timeout=2)
+
+    def action_toggle_pause(self) -> None:
+        """Stop / restart polling; the banner shows PAUSED meanwhile."""
+        banner = self.query_one(EnvBanner)
+        banner.paused = not banner.paused
+        if self.collector is not None:
+            (self.collector.pause if banner.paused else self.collector.resume)()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_show_pane(self, pane_id: str) -> None:
+        self._show_pane(pane_id)
+
+    def _show_pane(self, pane_id: str) -> None:
+        self._active = pane_id
+        for pane in self.query(Pane):
+            pane.set_class(pane.id == pane_id, "-active")
+        key = next(k for k, p, _, _ in PANES if p == pane_id)
+        self.query_one(SummaryBar).active = key
+        target = self.query_one(f"#{pane_id}", Pane)
+        focusable = [w for w in target.query("*") if w.can_focus]
+        if focusable:
+            focusable[0].focus()
+
+    @on(HealthPane.TargetChosen)
+    def _open_target(self, message: HealthPane.TargetChosen) -> None:
+        row = next((r for r in self.board.health_rows() if r.name == message.name), None)
+        if row is not None:
+            self.push_screen(HealthDetailScreen(row))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Refresh now", "Poll every source immediately (r)", self.action_refresh)
+        yield SystemCommand("Pause / resume updates", "Stop or restart polling (p)", self.action_toggle_pause)
+        yield SystemCommand("Key help", "Show every key (?)", self.action_help)
+        for key, pane_id, name, _ in PANES:
+            yield SystemCommand(
+                f"Show {name} pane", f"Focus the {name} pane ({key})", lambda pane_id=pane_id: self._show_pane(pane_id)
+            )
+
+
+def make_app(
+    settings: Settings,
+    sources: Sequence[Source] = (),
+    clock: Clock = utc_now,
+    readings: Iterable[Reading] = (),
+    collect: bool = True,
+) -> OpsConsoleApp:
+    """The factory tests, the CLI and the snapshot fixtures share."""
+    return OpsConsoleApp(settings, sources, clock, readings, collect)

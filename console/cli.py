@@ -1,0 +1,176 @@
+"""`opsconsole` command line: the TUI, `config check`, `snapshot`, and the demo stack.
+
+Textual is imported only on the TUI path, so `snapshot` and `config check` stay fast in runbooks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+
+from console.config import Settings, load_settings
+from console.errors import ConfigError
+from console.secrets import redact_url
+
+EXIT_CONFIG = 3  # Nagios UNKNOWN: we could not even look
+
+
+def _common(parser: argparse.ArgumentParser, top: bool = False) -> None:
+    # Subcommands accept the same options; SUPPRESS keeps them from erasing values given before the subcommand.
+    default = None if top else argparse.SUPPRESS
+    parser.add_argument(
+        "--config",
+        "-c",
+        metavar="FILE",
+        default=default,
+        help="TOML config (default: $OPSCONSOLE_CONFIG, then ~/.config/opsconsole/config.toml)",
+    )
+    parser.add_argument(
+        "--env", "-e", metavar="NAME", default=default, help="environment to use (default: console.default_env)"
+    )
+    parser.add_argument(
+        "--refresh", type=float, metavar="SECONDS", default=default, help="poll interval for every health target"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="opsconsole",
+        description="Terminal console for on-call triage: health, traffic, caches, queues, DLQs, breakers, MongoDB.",
+        epilog="Run without a subcommand to open the console. Keys inside: ? for help, q to quit.",
+    )
+    _common(parser, top=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    tui = sub.add_parser("tui", help="open the console (the default)")
+    _common(tui)
+
+    config = sub.add_parser("config", help="validate or show the configuration")
+    config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    check = config_sub.add_parser("check", help="validate a config; every problem names file, key and expectation")
+    _common(check)
+    show = config_sub.add_parser("show", help="print the effective settings (secrets masked)")
+    _common(show)
+
+    snap = sub.add_parser(
+        "snapshot",
+        help="one collection round, printed; exit 0 ok, 1 warning, 2 critical, 3 unknown",
+        description="Poll every source once and print the readings. Exit code follows the Nagios convention.",
+    )
+    _common(snap)
+    snap.add_argument("--json", action="store_true", help="print the documented JSON document instead of text")
+
+    demo = sub.add_parser("demo", help="the local demo stack (health endpoints of every format)")
+    demo_sub = demo.add_subparsers(dest="demo_command", metavar="ACTION", required=True)
+    demo_sub.add_parser("serve", help="run the demo backend in the foreground")
+    demo_sub.add_parser("up", help="start the demo backend in the background unless it runs already")
+    demo_sub.add_parser("down", help="stop the background demo backend")
+    ctl = demo_sub.add_parser("ctl", help="change a demo service: stop, start, degrade, fail, heal")
+    ctl.add_argument("verb", choices=["stop", "start", "degrade", "fail", "heal", "list"])
+    ctl.add_argument("service", nargs="?", help="service name (see `opsconsole demo ctl list`)")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config, args.env, refresh=args.refresh)
+
+
+def _print_config_errors(error: ConfigError) -> None:
+    print("opsconsole: invalid configuration:", file=sys.stderr)
+    for problem in error.problems:
+        print(f"  - {problem}", file=sys.stderr)
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    origin = settings.path or "defaults and environment (no config file)"
+    env = settings.env
+    print(f"ok: {origin}")
+    print(
+        f"  environments: {', '.join(settings.environments)}; using {env.name!r}"
+        + (" (protected)" if env.protected else "")
+    )
+    print(f"  health targets: {len(env.health)}; mongo: {'yes' if env.mongo else 'no'}")
+    return 0
+
+
+def cmd_config_show(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    env = settings.env
+    doc = {
+        "path": str(settings.path) if settings.path else None,
+        "environment": env.name,
+        "label": env.label,
+        "protected": env.protected,
+        "refresh": settings.refresh,
+        "timeout": settings.timeout,
+        "health": [
+            {
+                "name": t.name,
+                "probes": {k: redact_url(u) for k, u in t.probe_urls()},
+                "interval": t.interval,
+                "timeout": t.timeout,
+                "headers": {k: "***" for k in t.headers},
+            }
+            for t in env.health
+        ],
+        "mongo": {"uri": redact_url(env.mongo.uri), "interval": env.mongo.interval} if env.mongo else None,
+        "redis_url": redact_url(env.redis_url) if env.redis_url else None,
+        "amqp_url": redact_url(env.amqp_url) if env.amqp_url else None,
+        "prometheus_url": redact_url(env.prometheus_url) if env.prometheus_url else None,
+    }
+    print(json.dumps(doc, indent=2))
+    return 0
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    from console.snapshot import render_text, run_snapshot
+
+    settings = _settings(args)
+    document = asyncio.run(run_snapshot(settings))
+    if args.json:
+        print(json.dumps(document, indent=2, ensure_ascii=True))
+    else:
+        print(render_text(document))
+    return int(document["exit_code"])
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    from console.app import make_app
+    from console.sources import build_sources
+
+    app = make_app(settings, build_sources(settings))
+    app.run()
+    return app.return_code or 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from console.demo import control
+
+    return control.main(args.demo_command, getattr(args, "verb", None), getattr(args, "service", None))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "config":
+            return cmd_config_check(args) if args.config_command == "check" else cmd_config_show(args)
+        if args.command == "snapshot":
+            return cmd_snapshot(args)
+        if args.command == "demo":
+            return cmd_demo(args)
+        return cmd_tui(args)
+    except ConfigError as error:
+        _print_config_errors(error)
+        return EXIT_CONFIG if args.command == "snapshot" else 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,363 @@
+"""Settings, layered: defaults → TOML file → environment variables → command line.
+
+Every validation problem names the file, the key and what was expected, and all problems are
+reported at once so a broken config is fixed in one pass.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from console.errors import ConfigError
+
+DEFAULT_REFRESH = 2.0
+DEFAULT_TIMEOUT = 3.0
+ENV_URL_VARIABLES = {
+    "REDIS_URL": "redis_url",
+    "AMQP_URL": "amqp_url",
+    "MONGO_URI": "mongo_uri",
+    "PROMETHEUS_URL": "prometheus_url",
+}
+
+
+@dataclass(frozen=True)
+class HealthTargetConfig:
+    name: str
+    url: str | None = None
+    liveness: str | None = None
+    readiness: str | None = None
+    interval: float = DEFAULT_REFRESH
+    timeout: float = DEFAULT_TIMEOUT
+    headers: Mapping[str, str] = field(default_factory=dict)
+    verify_tls: bool = True
+
+    def probe_urls(self) -> list[tuple[str, str]]:
+        pairs = [("health", self.url), ("liveness", self.liveness), ("readiness", self.readiness)]
+        return [(kind, url) for kind, url in pairs if url]
+
+
+@dataclass(frozen=True)
+class MongoConfig:
+    uri: str
+    name: str = "mongo"
+    interval: float = 5.0
+    timeout: float = DEFAULT_TIMEOUT
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    label: str = ""
+    protected: bool = False
+    health: tuple[HealthTargetConfig, ...] = ()
+    mongo: MongoConfig | None = None
+    redis_url: str | None = None
+    amqp_url: str | None = None
+    prometheus_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: Environment
+    environments: tuple[str, ...]
+    refresh: float = DEFAULT_REFRESH
+    timeout: float = DEFAULT_TIMEOUT
+    history: int = 30
+    path: Path | None = None
+
+    @property
+    def env_name(self) -> str:
+        return self.env.name
+
+
+def default_config_path(environ: Mapping[str, str]) -> Path:
+    base = environ.get("XDG_CONFIG_HOME") or str(Path(environ.get("HOME", "~")).expanduser() / ".config")
+    return Path(base) / "opsconsole" / "config.toml"
+
+
+def resolve_config_path(cli_path: str | None, environ: Mapping[str, str]) -> Path | None:
+    """--config beats $OPSCONSOLE_CONFIG beats the XDG default (used only when it exists)."""
+    if cli_path:
+        return Path(cli_path)
+    if environ.get("OPSCONSOLE_CONFIG"):
+        return Path(environ["OPSCONSOLE_CONFIG"])
+    default = default_config_path(environ)
+    return default if default.exists() else None
+
+
+class _Checker:
+    """Collects problems as 'file: key: message' so all of them are reported together."""
+
+    def __init__(self, origin: str):
+        self.origin = origin
+        self.problems: list[str] = []
+
+    def fail(self, key: str, message: str) -> None:
+        self.problems.append(f"{self.origin}: {key}: {message}")
+
+    def table(self, value: Any, key: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            self.fail(key, f"expected a table, got {_kind(value)}")
+            return {}
+        return value
+
+    def known(self, table: Mapping[str, Any], key: str, allowed: set[str]) -> None:
+        for name in table:
+            if name not in allowed:
+                self.fail(
+                    f"{key}.{name}" if key else name, f"unknown key (expected one of: {', '.join(sorted(allowed))})"
+                )
+
+    def number(self, table: Mapping[str, Any], key: str, prefix: str, default: float, minimum: float = 0.05) -> float:
+        value = table.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.fail(f"{prefix}.{key}", f"expected a number of seconds, got {_kind(value)}")
+            return default
+        if value < minimum:
+            self.fail(f"{prefix}.{key}", f"expected a number >= {minimum}, got {value}")
+            return default
+        return float(value)
+
+    def string(self, table: Mapping[str, Any], key: str, prefix: str, required: bool = False) -> str | None:
+        value = table.get(key)
+        if value is None:
+            if required:
+                self.fail(f"{prefix}.{key}", "is required (expected a string)")
+            return None
+        if not isinstance(value, str) or not value.strip():
+            self.fail(f"{prefix}.{key}", f"expected a non-empty string, got {_kind(value)}")
+            return None
+        return value
+
+    def url(
+        self, table: Mapping[str, Any], key: str, prefix: str, schemes: tuple[str, ...], required: bool = False
+    ) -> str | None:
+        value = self.string(table, key, prefix, required)
+        if value is None:
+            return None
+        problem = url_problem(value, schemes)
+        if problem:
+            self.fail(f"{prefix}.{key}", problem)
+            return None
+        return value
+
+    def boolean(self, table: Mapping[str, Any], key: str, prefix: str, default: bool) -> bool:
+        value = table.get(key, default)
+        if not isinstance(value, bool):
+            self.fail(f"{prefix}.{key}", f"expected true or false, got {_kind(value)}")
+            return default
+        return value
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, str):
+        return f"string {value[:40]!r}" if "://" not in value else "a string"
+    return {dict: "a table", list: "an array", bool: "a boolean"}.get(type(value), type(value).__name__)
+
+
+def url_problem(value: str, schemes: tuple[str, ...]) -> str | None:
+    """Why `value` is not a usable URL of one of `schemes` (None when it is)."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        return f"expected a URL, got an invalid one ({exc})"
+    if parts.scheme not in schemes:
+        return f"expected a URL starting with {' or '.join(s + '://' for s in schemes)}, got scheme {parts.scheme!r}"
+    if not parts.hostname and not parts.netloc:
+        return "expected a URL with a host"
+    return None
+
+
+_TOP_KEYS = {"console", "env"}
+_CONSOLE_KEYS = {"default_env", "refresh", "timeout", "history"}
+_ENV_KEYS = {"label", "protected", "health", "mongo", "redis_url", "amqp_url", "prometheus_url"}
+_HEALTH_KEYS = {"name", "url", "liveness", "readiness", "interval", "timeout", "headers", "verify_tls"}
+_MONGO_KEYS = {"uri", "name", "interval", "timeout"}
+HTTP = ("http", "https")
+
+
+def parse_config(data: Mapping[str, Any], origin: str) -> tuple[dict[str, Any], dict[str, Environment]]:
+    """Validate a parsed TOML document; returns console options and environments, or raises ConfigError."""
+    check = _Checker(origin)
+    check.known(data, "", _TOP_KEYS)
+    console = check.table(data.get("console", {}), "console")
+    check.known(console, "console", _CONSOLE_KEYS)
+    options: dict[str, Any] = {
+        "refresh": check.number(console, "refresh", "console", DEFAULT_REFRESH, minimum=0.2),
+        "timeout": check.number(console, "timeout", "console", DEFAULT_TIMEOUT),
+        "default_env": check.string(console, "default_env", "console"),
+    }
+    history = console.get("history", 30)
+    if isinstance(history, bool) or not isinstance(history, int) or not 2 <= history <= 1000:
+        check.fail("console.history", f"expected a whole number from 2 to 1000, got {_kind(history)}")
+        history = 30
+    options["history"] = history
+
+    environments: dict[str, Environment] = {}
+    for env_name, raw_env in check.table(data.get("env", {}), "env").items():
+        environments[env_name] = _parse_env(check, env_name, raw_env, options)
+    if options["default_env"] and environments and options["default_env"] not in environments:
+        check.fail(
+            "console.default_env", f"names environment {options['default_env']!r}, which is not defined under [env]"
+        )
+    if check.problems:
+        raise ConfigError(check.problems)
+    return options, environments
+
+
+def _parse_env(check: _Checker, env_name: str, raw: Any, options: Mapping[str, Any]) -> Environment:
+    prefix = f"env.{env_name}"
+    table = check.table(raw, prefix)
+    check.known(table, prefix, _ENV_KEYS)
+    health_raw = table.get("health", [])
+    targets: list[HealthTargetConfig] = []
+    if not isinstance(health_raw, list):
+        check.fail(f"{prefix}.health", "expected an array of tables ([[env.NAME.health]])")
+        health_raw = []
+    seen: set[str] = set()
+    for index, item in enumerate(health_raw):
+        key = f"{prefix}.health[{index}]"
+        entry = check.table(item, key)
+        if not entry:
+            continue
+        check.known(entry, key, _HEALTH_KEYS)
+        name = check.string(entry, "name", key, required=True) or f"target-{index}"
+        if name in seen:
+            check.fail(f"{key}.name", f"duplicate target name {name!r}")
+        seen.add(name)
+        urls = {k: check.url(entry, k, key, HTTP) for k in ("url", "liveness", "readiness")}
+        if not any(k in entry for k in ("url", "liveness", "readiness")):
+            check.fail(key, "needs at least one of url, liveness, readiness")
+        headers = entry.get("headers", {})
+        if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+            check.fail(f"{key}.headers", "expected a table of string values")
+            headers = {}
+        targets.append(
+            HealthTargetConfig(
+                name=name,
+                url=urls["url"],
+                liveness=urls["liveness"],
+                readiness=urls["readiness"],
+                interval=check.number(entry, "interval", key, options["refresh"], minimum=0.2),
+                timeout=check.number(entry, "timeout", key, options["timeout"]),
+                headers=dict(headers),
+                verify_tls=check.boolean(entry, "verify_tls", key, True),
+            )
+        )
+    mongo = None
+    if "mongo" in table:
+        mkey = f"{prefix}.mongo"
+        mtable = check.table(table["mongo"], mkey)
+        check.known(mtable, mkey, _MONGO_KEYS)
+        uri = check.url(mtable, "uri", mkey, ("mongodb", "mongodb+srv"), required=True)
+        if uri:
+            mongo = MongoConfig(
+                uri=uri,
+                name=check.string(mtable, "name", mkey) or "mongo",
+                interval=check.number(mtable, "interval", mkey, max(options["refresh"], 5.0), minimum=0.2),
+                timeout=check.number(mtable, "timeout", mkey, options["timeout"]),
+            )
+    label = table.get("label", env_name)
+    if not isinstance(label, str):
+        check.fail(f"{prefix}.label", f"expected a string, got {_kind(label)}")
+        label = env_name
+    return Environment(
+        name=env_name,
+        label=label,
+        protected=check.boolean(table, "protected", prefix, False),
+        health=tuple(targets),
+        mongo=mongo,
+        redis_url=check.url(table, "redis_url", prefix, ("redis", "rediss", "unix")),
+        amqp_url=check.url(table, "amqp_url", prefix, ("amqp", "amqps")),
+        prometheus_url=check.url(table, "prometheus_url", prefix, HTTP),
+    )
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: file not found"]) from None
+    except PermissionError:
+        raise ConfigError([f"{path}: permission denied"]) from None
+    except IsADirectoryError:
+        raise ConfigError([f"{path}: is a directory, expected a TOML file"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: not UTF-8 text ({exc.reason})"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: invalid TOML: {exc}"]) from None
+
+
+def apply_environment(env: Environment, environ: Mapping[str, str], origin: str = "environment") -> Environment:
+    """12-factor overrides: REDIS_URL, AMQP_URL, MONGO_URI, PROMETHEUS_URL replace what the file says."""
+    problems: list[str] = []
+    updates: dict[str, Any] = {}
+    schemes = {
+        "REDIS_URL": ("redis", "rediss", "unix"),
+        "AMQP_URL": ("amqp", "amqps"),
+        "MONGO_URI": ("mongodb", "mongodb+srv"),
+        "PROMETHEUS_URL": HTTP,
+    }
+    for variable, attribute in ENV_URL_VARIABLES.items():
+        value = environ.get(variable)
+        if not value:
+            continue
+        problem = url_problem(value, schemes[variable])
+        if problem:
+            problems.append(f"{origin}: {variable}: {problem}")
+            continue
+        if attribute == "mongo_uri":
+            updates["mongo"] = replace(env.mongo, uri=value) if env.mongo else MongoConfig(uri=value)
+        else:
+            updates[attribute] = value
+    if problems:
+        raise ConfigError(problems)
+    return replace(env, **updates)
+
+
+def load_settings(
+    cli_path: str | None = None,
+    env_name: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    refresh: float | None = None,
+) -> Settings:
+    """Build the effective settings from every layer; raises ConfigError listing every problem."""
+    environ = os.environ if environ is None else environ
+    path = resolve_config_path(cli_path, environ)
+    options: dict[str, Any] = {
+        "refresh": DEFAULT_REFRESH,
+        "timeout": DEFAULT_TIMEOUT,
+        "history": 30,
+        "default_env": None,
+    }
+    environments: dict[str, Environment] = {}
+    if path is not None:
+        options, environments = parse_config(read_toml(path), str(path))
+    if not environments:
+        environments = {"default": Environment(name="default", label="default")}
+    chosen = env_name or environ.get("OPSCONSOLE_ENV") or options["default_env"] or next(iter(environments))
+    if chosen not in environments:
+        origin = str(path) if path else "command line"
+        raise ConfigError([f"{origin}: --env: no environment {chosen!r} (defined: {', '.join(environments)})"])
+    env = apply_environment(environments[chosen], environ)
+    if refresh is not None:
+        if refresh < 0.2:
+            raise ConfigError([f"command line: --refresh: expected a number >= 0.2, got {refresh}"])
+        options["refresh"] = refresh
+        env = replace(env, health=tuple(replace(t, interval=refresh) for t in env.health))
+    return Settings(
+        env=env,
+        environments=tuple(environments),
+        refresh=options["refresh"],
+        timeout=options["timeout"],
+        history=options["history"],
+        path=path,
+    )

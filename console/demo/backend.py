@@ -1,0 +1,203 @@
+"""The demo stack: a few services answering health probes in every format opsconsole understands.
+
+Built on the backend side of `console.adapters.http_health`, the way a real Python service would use
+it. A control endpoint stops, starts, degrades and fails services so a newcomer can watch the
+console react without restarting it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from console.adapters.http_health import health_response
+from console.model import HealthCheck, Status
+
+DEFAULT_BASE_PORT = 18080
+
+
+def base_port() -> int:
+    return int(os.environ.get("OPSCONSOLE_DEMO_PORT", DEFAULT_BASE_PORT))
+
+
+@dataclass
+class DemoService:
+    """One fake service: its health style, paths, dependencies and current condition."""
+
+    name: str
+    style: str  # seed | spring | ietf | plain
+    offset: int
+    paths: dict[str, str]  # probe kind → path
+    dependencies: tuple[str, ...] = ("database", "redis")
+    condition: str = "ok"  # ok | degraded | failing
+    server: ThreadingHTTPServer | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def checks(self, probe: str) -> list[HealthCheck]:
+        if probe == "liveness":  # the process is alive even when its dependencies are not
+            return [HealthCheck("process", Status.OK, "alive", round(random.uniform(0.1, 0.5), 2))]
+        result = []
+        for index, dependency in enumerate(self.dependencies):
+            latency = random.uniform(1.5, 12.0)
+            status, detail = Status.OK, "connected"
+            if self.condition == "degraded" and index == len(self.dependencies) - 1:
+                status, detail, latency = Status.WARN, "slow responses", random.uniform(300, 450)
+            elif self.condition == "failing" and index == 0:
+                status, detail, latency = Status.CRIT, "connection refused", random.uniform(0.5, 2.0)
+            result.append(HealthCheck(dependency, status, detail, round(latency, 1)))
+        return result
+
+
+def demo_services() -> list[DemoService]:
+    return [
+        DemoService("api", "seed", 1,
+                    {"health": "/api/health/detailed", "liveness": "/api/health/live", "readiness": "/api/health/ready"},
+                    ("mongodb", "redis", "rabbitmq")),
+        DemoService("billing", "spring", 2, {"health": "/actuator/health", "liveness": "/actuator/health/liveness",
+                                             "readiness": "/actuator/health/readiness"}, ("db", "paymentGateway")),
+        DemoService("search", "ietf", 3, {"health": "/health"}, ("elasticsearch", "cache")),
+        DemoService("legacy", "plain", 4, {"health": "/healthz"}, ()),
+    ]
+
+
+class DemoStack:
+    """Runs every service plus the control endpoint, each on its own port in its own thread."""
+
+    def __init__(self, base: int | None = None):
+        self.base = base_port() if base is None else base
+        self.services = {s.name: s for s in demo_services()}
+        self._control: ThreadingHTTPServer | None = None
+
+    def url(self, service: DemoService, probe: str) -> str:
+        return f"http://127.0.0.1:{self.base + service.offset}{service.paths[probe]}"
+
+    def start(self) -> None:
+        for service in self.services.values():
+            self.start_service(service.name)
+        self._control = _serve(self.base, _control_handler(self))
+
+    def stop(self) -> None:
+        for service in self.services.values():
+            self.stop_service(service.name)
+        if self._control is not None:
+            self._control.shutdown()
+            self._control.server_close()
+
+    def start_service(self, name: str) -> None:
+        service = self.services[name]
+        with service.lock:
+            if service.server is None:
+                service.server = _serve(self.base + service.offset, _service_handler(service))
+
+    def stop_service(self, name: str) -> None:
+        service = self.services[name]
+        with service.lock:
+            server, service.server = service.server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+
+    def describe(self) -> list[dict[str, object]]:
+        return [{"name": s.name, "style": s.style, "running": s.server is not None, "condition": s.condition,
+                 "probes": {k: self.url(s, k) for k in s.paths}} for s in self.services.values()]
+
+    def apply(self, verb: str, name: str) -> None:
+        if name not in self.services:
+            raise KeyError(name)
+        if verb == "stop":
+            self.stop_service(name)
+        elif verb == "start":
+            self.start_service(name)
+        elif verb in ("degrade", "fail", "heal"):
+            self.services[name].condition = {"degrade": "degraded", "fail": "failing", "heal": "ok"}[verb]
+        else:
+            raise ValueError(verb)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def _serve(port: int, handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
+    server = _QuietServer(("127.0.0.1", port), handler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
+    return server
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+    def send(self, code: int, content_type: str, body: bytes) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def _service_handler(service: DemoService) -> type[BaseHTTPRequestHandler]:
+    by_path = {path: kind for kind, path in service.paths.items()}
+
+    class Handler(_Handler):
+        def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+            probe = by_path.get(self.path.split("?")[0])
+            if probe is None:
+                self.send(404, "application/json", b'{"error":"not found"}')
+                return
+            time.sleep(random.uniform(0.002, 0.02))  # a little realistic latency
+            if service.style == "plain":
+                failing = service.condition == "failing"
+                self.send(503 if failing else 200, "text/plain", b"FAIL" if failing else b"OK")
+                return
+            extra = {"version": "1.4.2", "uptime": int(time.monotonic())} if service.style != "spring" else None
+            code, content_type, body = health_response(service.style, service.checks(probe), extra)
+            self.send(code, content_type, body)
+
+    return Handler
+
+
+def _control_handler(stack: DemoStack) -> type[BaseHTTPRequestHandler]:
+    class Handler(_Handler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send(200, "application/json", json.dumps(stack.describe()).encode())
+
+        def do_POST(self) -> None:  # noqa: N802 - POST /services/<name>/<verb>
+            parts = self.path.strip("/").split("/")
+            if len(parts) != 3 or parts[0] != "services":
+                self.send(404, "application/json", b'{"error":"POST /services/<name>/<verb>"}')
+                return
+            try:
+                stack.apply(parts[2], parts[1])
+            except KeyError:
+                self.send(404, "application/json", json.dumps({"error": f"no service {parts[1]!r}"}).encode())
+                return
+            except ValueError:
+                self.send(400, "application/json", json.dumps({"error": f"unknown verb {parts[2]!r}"}).encode())
+                return
+            self.send(200, "application/json", json.dumps(stack.describe()).encode())
+
+    return Handler
+
+
+def serve_forever() -> None:
+    stack = DemoStack()
+    stack.start()
+    print(f"opsconsole demo stack on 127.0.0.1:{stack.base} (control) …", flush=True)
+    for entry in stack.describe():
+        print(f"  {entry['name']:8} {entry['style']:6} {entry['probes']}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()

@@ -1,0 +1,108 @@
+"""`opsconsole demo serve | up | down | ctl`: run and steer the demo stack."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from console.demo.backend import base_port, serve_forever
+
+
+def _state_dir() -> Path:
+    root = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    path = Path(root) / "opsconsole"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _control_url() -> str:
+    return f"http://127.0.0.1:{base_port()}"
+
+
+def is_running() -> bool:
+    try:
+        return httpx.get(f"{_control_url()}/services", timeout=0.5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def up() -> int:
+    if is_running():
+        print(f"demo stack already running on {_control_url()}")
+        return 0
+    log = (_state_dir() / "demo.log").open("ab")
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "console", "demo", "serve"], stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    (_state_dir() / "demo.pid").write_text(str(process.pid))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if is_running():
+            print(f"demo stack started (pid {process.pid}) on {_control_url()}; `make demo-stop` stops it")
+            return 0
+        if process.poll() is not None:
+            break
+        time.sleep(0.1)
+    print(f"demo stack failed to start; see {_state_dir() / 'demo.log'}", file=sys.stderr)
+    return 1
+
+
+def down() -> int:
+    pid_file = _state_dir() / "demo.pid"
+    if not pid_file.exists():
+        print("no background demo stack recorded")
+        return 0
+    pid = int(pid_file.read_text().strip() or 0)
+    pid_file.unlink()
+    try:
+        os.kill(pid, signal.SIGINT)
+    except ProcessLookupError:
+        print("demo stack was not running")
+        return 0
+    print(f"demo stack (pid {pid}) stopped")
+    return 0
+
+
+def ctl(verb: str, service: str | None) -> int:
+    try:
+        if verb == "list":
+            response = httpx.get(f"{_control_url()}/services", timeout=2)
+        else:
+            if not service:
+                print(f"opsconsole demo ctl {verb}: name a service (see `opsconsole demo ctl list`)", file=sys.stderr)
+                return 2
+            response = httpx.post(f"{_control_url()}/services/{service}/{verb}", timeout=5)
+    except httpx.HTTPError as exc:
+        print(f"demo stack not reachable on {_control_url()} ({type(exc).__name__}); run `opsconsole demo up`",
+              file=sys.stderr)
+        return 1
+    if response.status_code != 200:
+        print(response.json().get("error", response.text), file=sys.stderr)
+        return 1
+    for entry in response.json():
+        state = "running" if entry["running"] else "STOPPED"
+        print(f"{entry['name']:8} {entry['style']:6} {state:8} {entry['condition']}")
+    return 0
+
+
+def main(command: str, verb: str | None, service: str | None) -> int:
+    if command == "serve":
+        serve_forever()
+        return 0
+    if command == "up":
+        return up()
+    if command == "down":
+        return down()
+    return ctl(verb or "list", service)
+
+
+if __name__ == "__main__":
+    print(json.dumps({"running": is_running()}))

@@ -1,0 +1,213 @@
+"""Frozen value objects shared by every layer: readings, statuses and what each pane shows.
+
+No IO and no Textual here, so the adapters (shared with backends), the CLI and the widgets can all
+import it cheaply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    """Severity of anything the console shows; ordering is by `rank` (worst is highest)."""
+
+    OK = "ok"
+    WARN = "warn"
+    CRIT = "crit"
+    UNKNOWN = "unknown"
+
+    @property
+    def rank(self) -> int:
+        # Unknown sorts between warn and crit: "we cannot tell" is worse than degraded but not down.
+        return {"ok": 0, "warn": 1, "unknown": 2, "crit": 3}[self.value]
+
+    @property
+    def exit_code(self) -> int:
+        """Nagios plugin convention."""
+        return {"ok": 0, "warn": 1, "crit": 2, "unknown": 3}[self.value]
+
+
+def worst(statuses: Iterable[Status], default: Status = Status.OK) -> Status:
+    """The most severe status of `statuses` (`default` when there are none)."""
+    result: Status | None = None
+    for status in statuses:
+        if result is None or status.rank > result.rank:
+            result = status
+    return default if result is None else result
+
+
+FLAP_WINDOW = 10
+
+
+def count_changes(statuses: list[Status]) -> int:
+    return sum(1 for a, b in zip(statuses, statuses[1:], strict=False) if a != b)
+
+
+class SourceMode(StrEnum):
+    LIVE = "live"
+    STALE = "stale"
+    UNREACHABLE = "unreachable"
+    WAITING = "waiting"
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One poll outcome of one source.
+
+    On failure `error` says why; `value` then still carries the last good value (marked `stale`)
+    so panes keep showing what they knew, with its age.
+    """
+
+    source: str
+    kind: str
+    at: datetime
+    value: Any = None
+    error: str | None = None
+    stale: bool = False
+    last_ok_at: datetime | None = None
+    duration_ms: float | None = None
+
+    @property
+    def mode(self) -> SourceMode:
+        if self.error is None:
+            return SourceMode.LIVE
+        return SourceMode.STALE if self.value is not None else SourceMode.UNREACHABLE
+
+    def age_seconds(self, now: datetime) -> float | None:
+        """Seconds since the data shown was fresh (None when there never was any)."""
+        if self.last_ok_at is None:
+            return None
+        return max(0.0, (now - self.last_ok_at).total_seconds())
+
+
+# --- Health --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """One component inside a health document (database, redis, disk, …)."""
+
+    name: str
+    status: Status
+    detail: str = ""
+    latency_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """The answer of one health URL (`probe` is health, liveness or readiness)."""
+
+    probe: str
+    url: str
+    status: Status
+    format: str  # seed | spring | ietf | status-code | none
+    http_status: int | None = None
+    latency_ms: float | None = None
+    message: str = ""
+    checks: tuple[HealthCheck, ...] = ()
+
+
+@dataclass(frozen=True)
+class HealthTarget:
+    """All probes of one service, polled together."""
+
+    name: str
+    probes: tuple[ProbeResult, ...]
+
+    @property
+    def status(self) -> Status:
+        return worst((p.status for p in self.probes), default=Status.UNKNOWN)
+
+    def probe(self, kind: str) -> ProbeResult | None:
+        return next((p for p in self.probes if p.probe == kind), None)
+
+    @property
+    def latency_ms(self) -> float | None:
+        values = [p.latency_ms for p in self.probes if p.latency_ms is not None]
+        return max(values) if values else None
+
+
+# --- MongoDB -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReplicaMember:
+    name: str
+    state: str  # PRIMARY, SECONDARY, ARBITER, RECOVERING, (not reachable/healthy) …
+    healthy: bool
+    lag_seconds: float | None = None
+    is_self: bool = False
+
+
+@dataclass(frozen=True)
+class MongoStatus:
+    ping_ms: float
+    version: str = ""
+    uptime_seconds: float | None = None
+    connections_current: int | None = None
+    connections_available: int | None = None
+    resident_mb: float | None = None
+    # Per-second rates from deltas between two polls; empty on the first poll.
+    opcounters_per_second: dict[str, float] = field(default_factory=dict)
+    opcounters_total: dict[str, int] = field(default_factory=dict)
+    replica_set: str | None = None
+    members: tuple[ReplicaMember, ...] = ()
+
+    @property
+    def max_lag_seconds(self) -> float | None:
+        lags = [m.lag_seconds for m in self.members if m.lag_seconds is not None]
+        return max(lags) if lags else None
+
+
+# --- What panes render -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HealthRow:
+    """One line of the Health pane."""
+
+    name: str
+    status: Status
+    target: HealthTarget | None
+    history: tuple[Status, ...]
+    flapping: bool
+    reading: Reading
+
+    @property
+    def message(self) -> str:
+        if self.reading.error and self.target is None:
+            return self.reading.error
+        if self.target is None:
+            return ""
+        bad = [p for p in self.target.probes if p.status is not Status.OK]
+        shown = bad[0] if bad else self.target.probes[0] if self.target.probes else None
+        text = shown.message if shown else ""
+        if self.flapping:
+            text = f"flapping ({count_changes(list(self.history[-FLAP_WINDOW:]))} changes) · {text}"
+        return text
+
+
+@dataclass(frozen=True)
+class PaneState:
+    """Freshness of a pane's data: live, stale since …, unreachable: reason, or waiting."""
+
+    mode: SourceMode
+    last_ok_at: datetime | None = None
+    reason: str = ""
+    sources: int = 0
+
+    def describe(self, now: datetime) -> str:
+        if self.mode is SourceMode.WAITING:
+            return "waiting for first reading" if self.sources else "not configured"
+        age = f"{(now - self.last_ok_at).total_seconds():.0f}s ago" if self.last_ok_at else "never"
+        if self.mode is SourceMode.LIVE:
+            return f"live · updated {age}"
+        if self.mode is SourceMode.STALE:
+            stamp = self.last_ok_at.strftime("%H:%M:%S") if self.last_ok_at else "?"
+            return f"stale since {stamp} · {self.reason}"
+        return f"unreachable: {self.reason}"

@@ -1,0 +1,46 @@
+"""`?`: every key, in one modal."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+KEYS = (
+    ("1 … 7", "show / focus a pane: Health, Traffic, Cache, Queues, DLQ, Breakers, MongoDB"),
+    ("tab / shift+tab", "move focus between panes"),
+    ("↑ ↓ / j k", "move in a table"),
+    ("enter", "open details (Health: component breakdown)"),
+    ("r", "refresh every source now"),
+    ("p", "pause / resume updates"),
+    ("ctrl+p", "command palette: every action by name"),
+    ("?", "this help"),
+    ("esc", "close a dialog"),
+    ("q", "quit"),
+)
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll {
+        width: 76; max-width: 100%; height: auto; max-height: 90%;
+        border: round $accent; background: $surface; padding: 0 1;
+    }
+    """
+
+    def compose(self) -> ComposeResult:
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold")
+        table.add_column()
+        for key, text in KEYS:
+            table.add_row(key, text)
+        with VerticalScroll() as scroll:
+            scroll.border_title = "Keys"
+            scroll.border_subtitle = "esc to close"
+            yield Static(table)

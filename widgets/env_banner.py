@@ -1,0 +1,46 @@
+"""The top line: which environment this is (production is impossible to miss), mode, pause, clock."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widgets import Static
+
+from widgets.render import safe
+
+
+class EnvBanner(Static):
+    DEFAULT_CSS = """
+    EnvBanner { height: 1; background: $panel; color: $text; padding: 0 1; }
+    EnvBanner.-protected { background: $error; color: $text; text-style: bold; }
+    """
+
+    env_label: reactive[str] = reactive("")
+    """Environment name and label as configured."""
+    protected: reactive[bool] = reactive(False)
+    """Production-like environment: shown in the error colour at all times."""
+    paused: reactive[bool] = reactive(False)
+    """Polling is paused (`p`)."""
+    clock: reactive[str] = reactive("")
+    """Wall clock, minute precision so it repaints once a minute."""
+    overall: reactive[str] = reactive("")
+    """One-phrase summary of what is wrong, e.g. '2 crit · 1 warn'."""
+
+    def render(self) -> Text:
+        text = Text("opsconsole ", style="bold")
+        text.append("│ env ")
+        text.append_text(safe(self.env_label, 40))
+        if self.protected:
+            text.append(" ⚠ PROTECTED", style="bold")
+        text.append(" │ read-only")
+        if self.paused:
+            text.append(" │ ")
+            text.append("⏸ PAUSED", style="bold reverse")
+        if self.overall:
+            text.append(f" │ {self.overall}")
+        if self.clock:
+            text.append(f" │ {self.clock}")
+        return text
+
+    def watch_protected(self, protected: bool) -> None:
+        self.set_class(protected, "-protected")
