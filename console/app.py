@@ -178,12 +178,12 @@ class OpsConsoleApp(App[int]):
             readings = self.board.mongo_readings()
             if not panes or not readings:
                 return
-            pane, reading = panes.first(), readings[0]
-            pane.status = self.board.status_of(reading)
-            pane.findings = tuple(assess_mongo(reading.value)[1]) if reading.value is not None else ()
-            pane.reading = reading
-            pane.state = self.board.pane_state("mongo")
-            pane.now = now
+            mongo_pane, reading = panes.first(), readings[0]
+            mongo_pane.status = self.board.status_of(reading)
+            mongo_pane.findings = tuple(assess_mongo(reading.value)[1]) if reading.value is not None else ()
+            mongo_pane.reading = reading
+            mongo_pane.state = self.board.pane_state("mongo")
+            mongo_pane.now = now
 
     def _pane_status(self, pane_id: str) -> Status | None:
         kind = {"health": "health", "mongo": "mongo"}.get(pane_id)

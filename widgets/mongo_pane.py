@@ -13,8 +13,14 @@ from console.model import MongoStatus, Reading, Status
 from widgets.pane import Pane
 from widgets.render import GLYPH, STYLE, badge, duration, millis, per_second, safe
 
-OP_LABELS = (("insert", "ins"), ("query", "qry"), ("update", "upd"), ("delete", "del"), ("getmore", "gm"),
-             ("command", "cmd"))
+OP_LABELS = (
+    ("insert", "ins"),
+    ("query", "qry"),
+    ("update", "upd"),
+    ("delete", "del"),
+    ("getmore", "gm"),
+    ("command", "cmd"),
+)
 
 
 def render_mongo(status: MongoStatus, verdict: Status, findings: tuple[str, ...]) -> RenderableType:
@@ -51,8 +57,9 @@ def render_mongo(status: MongoStatus, verdict: Status, findings: tuple[str, ...]
         for member in status.members:
             healthy = Status.OK if member.healthy else Status.CRIT
             lag = "" if member.lag_seconds is None else f"lag {member.lag_seconds:.0f}s"
-            members.add_row(Text(GLYPH[healthy], style=STYLE[healthy]), safe(member.state, 12),
-                            safe(member.name, 40), lag)
+            members.add_row(
+                Text(GLYPH[healthy], style=STYLE[healthy]), safe(member.state, 12), safe(member.name, 40), lag
+            )
         lines.append(Text(f"replica set {status.replica_set}", style="bold"))
         lines.append(members)
     else:

@@ -133,7 +133,8 @@ def _spring_components(components: Any, prefix: str = "") -> list[HealthCheck]:
             continue
         full = f"{prefix}{name}"
         status = _word_status(value.get("status"), _SPRING) or Status.UNKNOWN
-        details = value.get("details") if isinstance(value.get("details"), dict) else {}
+        raw_details = value.get("details")
+        details: dict[str, Any] = raw_details if isinstance(raw_details, dict) else {}
         result.append(HealthCheck(clean(full, 60), status, _detail(details, set()), _latency(details)))
         # Spring nests composites (db → components → primary, secondary).
         result.extend(_spring_components(value.get("components"), prefix=f"{full}/"))

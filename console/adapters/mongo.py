@@ -78,6 +78,11 @@ def replica_members(status: Mapping[str, Any]) -> tuple[ReplicaMember, ...]:
     return tuple(result)
 
 
+def _section(doc: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = doc.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def _int(value: Any) -> int | None:
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
@@ -155,12 +160,12 @@ class MongoMonitor:
         members: tuple[ReplicaMember, ...],
         now: float,
     ) -> MongoStatus:
-        counters_raw = status.get("opcounters") if isinstance(status.get("opcounters"), dict) else {}
+        counters_raw = _section(status, "opcounters")
         counters = {k: v for k in OPCOUNTERS if (v := _int(counters_raw.get(k))) is not None}
         rates = opcounter_rates(self._previous, self._previous_at, counters, now)
         self._previous, self._previous_at = counters, now
-        connections = status.get("connections") if isinstance(status.get("connections"), dict) else {}
-        mem = status.get("mem") if isinstance(status.get("mem"), dict) else {}
+        connections = _section(status, "connections")
+        mem = _section(status, "mem")
         resident = mem.get("resident")
         uptime = status.get("uptime")
         return MongoStatus(

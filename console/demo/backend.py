@@ -55,11 +55,24 @@ class DemoService:
 
 def demo_services() -> list[DemoService]:
     return [
-        DemoService("api", "seed", 1,
-                    {"health": "/api/health/detailed", "liveness": "/api/health/live", "readiness": "/api/health/ready"},
-                    ("mongodb", "redis", "rabbitmq")),
-        DemoService("billing", "spring", 2, {"health": "/actuator/health", "liveness": "/actuator/health/liveness",
-                                             "readiness": "/actuator/health/readiness"}, ("db", "paymentGateway")),
+        DemoService(
+            "api",
+            "seed",
+            1,
+            {"health": "/api/health/detailed", "liveness": "/api/health/live", "readiness": "/api/health/ready"},
+            ("mongodb", "redis", "rabbitmq"),
+        ),
+        DemoService(
+            "billing",
+            "spring",
+            2,
+            {
+                "health": "/actuator/health",
+                "liveness": "/actuator/health/liveness",
+                "readiness": "/actuator/health/readiness",
+            },
+            ("db", "paymentGateway"),
+        ),
         DemoService("search", "ietf", 3, {"health": "/health"}, ("elasticsearch", "cache")),
         DemoService("legacy", "plain", 4, {"health": "/healthz"}, ()),
     ]
@@ -103,8 +116,16 @@ class DemoStack:
             server.server_close()
 
     def describe(self) -> list[dict[str, object]]:
-        return [{"name": s.name, "style": s.style, "running": s.server is not None, "condition": s.condition,
-                 "probes": {k: self.url(s, k) for k in s.paths}} for s in self.services.values()]
+        return [
+            {
+                "name": s.name,
+                "style": s.style,
+                "running": s.server is not None,
+                "condition": s.condition,
+                "probes": {k: self.url(s, k) for k in s.paths},
+            }
+            for s in self.services.values()
+        ]
 
     def apply(self, verb: str, name: str) -> None:
         if name not in self.services:

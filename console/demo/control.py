@@ -39,7 +39,10 @@ def up() -> int:
         return 0
     log = (_state_dir() / "demo.log").open("ab")
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "console", "demo", "serve"], stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+        [sys.executable, "-m", "console", "demo", "serve"],
+        stdout=log,
+        stderr=log,
+        stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
     (_state_dir() / "demo.pid").write_text(str(process.pid))
@@ -81,8 +84,10 @@ def ctl(verb: str, service: str | None) -> int:
                 return 2
             response = httpx.post(f"{_control_url()}/services/{service}/{verb}", timeout=5)
     except httpx.HTTPError as exc:
-        print(f"demo stack not reachable on {_control_url()} ({type(exc).__name__}); run `opsconsole demo up`",
-              file=sys.stderr)
+        print(
+            f"demo stack not reachable on {_control_url()} ({type(exc).__name__}); run `opsconsole demo up`",
+            file=sys.stderr,
+        )
         return 1
     if response.status_code != 200:
         print(response.json().get("error", response.text), file=sys.stderr)
