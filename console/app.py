@@ -10,9 +10,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from textual import on
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import App, ComposeResult, ScreenStackError, SystemCommand
 from textual.binding import Binding
 from textual.containers import Container
+from textual.css.query import NoMatches
 from textual.events import Resize
 from textual.message import Message
 from textual.screen import Screen
@@ -109,6 +110,11 @@ class OpsConsoleApp(App[int]):
 
     # --- layout ---------------------------------------------------------------------------------------
 
+    @property
+    def main_screen(self) -> Screen:
+        """Readings keep arriving while a dialog is open: always address the main screen's widgets."""
+        return self.screen_stack[0] if self.screen_stack else self.screen
+
     def compose(self) -> ComposeResult:
         yield EnvBanner(id="banner")
         yield SummaryBar(id="summary")
@@ -123,7 +129,7 @@ class OpsConsoleApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
-        banner = self.query_one(EnvBanner)
+        banner = self.main_screen.query_one(EnvBanner)
         env = self.settings.env
         banner.env_label = env.name if env.label in ("", env.name) else f"{env.name} ({env.label})"
         banner.protected = env.protected
@@ -149,15 +155,18 @@ class OpsConsoleApp(App[int]):
         self._layout_for(event.size.width, event.size.height)
 
     def _layout_for(self, width: int, height: int) -> None:
-        self.screen.set_class(width < COMPACT_WIDTH or height < COMPACT_HEIGHT, "-compact")
+        self.main_screen.set_class(width < COMPACT_WIDTH or height < COMPACT_HEIGHT, "-compact")
 
     # --- readings -------------------------------------------------------------------------------------
 
     @on(ReadingArrived)
     def _reading_arrived(self, message: ReadingArrived) -> None:
         self.board.apply(message.reading)
-        self._refresh_kind(message.reading.kind)
-        self._refresh_summary()
+        try:
+            self._refresh_kind(message.reading.kind)
+            self._refresh_summary()
+        except (NoMatches, ScreenStackError):
+            pass  # the app is shutting down and its widgets are gone; the board still has the reading
 
     def _refresh_all(self) -> None:
         for kind in ("health", "mongo"):
@@ -167,14 +176,14 @@ class OpsConsoleApp(App[int]):
     def _refresh_kind(self, kind: str) -> None:
         now = self.clock()
         if kind == "health":
-            pane = self.query_one(HealthPane)
+            pane = self.main_screen.query_one(HealthPane)
             rows = self.board.health_rows()
             pane.rows = tuple(rows)
             pane.status = max((r.status for r in rows), key=lambda s: s.rank, default=Status.UNKNOWN)
             pane.state = self.board.pane_state("health")
             pane.now = now
         elif kind == "mongo":
-            panes = self.query(MongoPane)
+            panes = self.main_screen.query(MongoPane)
             readings = self.board.mongo_readings()
             if not panes or not readings:
                 return
@@ -194,19 +203,23 @@ class OpsConsoleApp(App[int]):
 
     def _refresh_summary(self) -> None:
         items = tuple((key, name, self._pane_status(pane_id)) for key, pane_id, name, _ in PANES)
-        self.query_one(SummaryBar).items = items
+        self.main_screen.query_one(SummaryBar).items = items
         counts = {s: 0 for s in Status}
         for reading in self.board.readings.values():
             counts[self.board.status_of(reading)] += 1
         bad = [f"{counts[s]} {s.value}" for s in (Status.CRIT, Status.WARN, Status.UNKNOWN) if counts[s]]
-        self.query_one(EnvBanner).overall = " · ".join(bad) if bad else ("all ok" if self.board.readings else "")
+        self.main_screen.query_one(EnvBanner).overall = (
+            " · ".join(bad) if bad else ("all ok" if self.board.readings else "")
+        )
 
     def _tick(self) -> None:
         """Once a second: ages in pane subtitles (only repainted when their text changes) and the clock."""
         now = self.clock()
-        for pane in self.query(Pane):
+        if not self.screen_stack:
+            return
+        for pane in self.main_screen.query(Pane):
             pane.now = now
-        self.query_one(EnvBanner).clock = now.strftime("%H:%M UTC")
+        self.main_screen.query_one(EnvBanner).clock = now.strftime("%H:%M UTC")
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:
@@ -223,7 +236,7 @@ class OpsConsoleApp(App[int]):
 
     def action_toggle_pause(self) -> None:
         """Stop / restart polling; the banner shows PAUSED meanwhile."""
-        banner = self.query_one(EnvBanner)
+        banner = self.main_screen.query_one(EnvBanner)
         banner.paused = not banner.paused
         if self.collector is not None:
             (self.collector.pause if banner.paused else self.collector.resume)()
@@ -236,11 +249,11 @@ class OpsConsoleApp(App[int]):
 
     def _show_pane(self, pane_id: str) -> None:
         self._active = pane_id
-        for pane in self.query(Pane):
+        for pane in self.main_screen.query(Pane):
             pane.set_class(pane.id == pane_id, "-active")
         key = next(k for k, p, _, _ in PANES if p == pane_id)
-        self.query_one(SummaryBar).active = key
-        target = self.query_one(f"#{pane_id}", Pane)
+        self.main_screen.query_one(SummaryBar).active = key
+        target = self.main_screen.query_one(f"#{pane_id}", Pane)
         focusable = [w for w in target.query("*") if w.can_focus]
         if focusable:
             focusable[0].focus()

@@ -165,7 +165,12 @@ def url_problem(value: str, schemes: tuple[str, ...]) -> str | None:
     """Why `value` is not a usable URL of one of `schemes` (None when it is)."""
     try:
         parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
+        if parts.scheme.startswith("mongodb"):
+            # A replica-set URI lists several hosts: mongodb://u:p@h1:27017,h2:27017/?replicaSet=rs0
+            for host in parts.netloc.rpartition("@")[2].split(","):
+                urlsplit("//" + host).port  # noqa: B018 - raises ValueError on a bad port
+        else:
+            parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError as exc:
         return f"expected a URL, got an invalid one ({exc})"
     if parts.scheme not in schemes:

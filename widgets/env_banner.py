@@ -27,12 +27,13 @@ class EnvBanner(Static):
     """One-phrase summary of what is wrong, e.g. '2 crit · 1 warn'."""
 
     def render(self) -> Text:
-        text = Text("opsconsole ", style="bold")
-        text.append("│ env ")
-        text.append_text(safe(self.env_label, 40))
+        wide = self.size.width >= 100
+        text = Text("opsconsole │ " if wide else "", style="bold")
+        label = self.env_label if wide else self.env_label.split(" (")[0]
+        text.append_text(safe(label, 40))
         if self.protected:
             text.append(" ⚠ PROTECTED", style="bold")
-        text.append(" │ read-only")
+        text.append(" │ read-only" if wide else " │ RO")
         if self.paused:
             text.append(" │ ")
             text.append("⏸ PAUSED", style="bold reverse")
@@ -41,6 +42,9 @@ class EnvBanner(Static):
         if self.clock:
             text.append(f" │ {self.clock}")
         return text
+
+    def on_resize(self) -> None:
+        self.refresh()
 
     def watch_protected(self, protected: bool) -> None:
         self.set_class(protected, "-protected")

@@ -88,7 +88,8 @@ class HealthPane(Pane):
 
     @property
     def detail_width(self) -> int:
-        return max(8, self.content_size.width - FIXED_WIDTH)
+        width = self.content_size.width
+        return 60 if width == 0 else max(8, width - FIXED_WIDTH)  # 0 before the first layout
 
     def watch_rows(self, rows: tuple[HealthRow, ...]) -> None:
         table = self.query_one(DataTable)
@@ -100,7 +101,7 @@ class HealthPane(Pane):
             for row in rows:
                 for (column, _label, _width), cell in zip(COLUMNS, row_cells(row, width), strict=True):
                     if table.get_cell(row.name, column) != cell:
-                        table.update_cell(row.name, column, cell)
+                        table.update_cell(row.name, column, cell, update_width=column == "detail")
         else:
             highlighted = current[table.cursor_row] if current and 0 <= table.cursor_row < len(current) else None
             table.clear()

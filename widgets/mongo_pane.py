@@ -11,7 +11,7 @@ from textual.widgets import Static
 
 from console.model import MongoStatus, Reading, Status
 from widgets.pane import Pane
-from widgets.render import GLYPH, STYLE, badge, duration, millis, per_second, safe
+from widgets.render import GLYPH, STYLE, badge, duration, millis, safe
 
 OP_LABELS = (
     ("insert", "ins"),
@@ -21,6 +21,12 @@ OP_LABELS = (
     ("getmore", "gm"),
     ("command", "cmd"),
 )
+
+
+def _rate(value: float) -> str:
+    if value >= 10_000:
+        return f"{value / 1000:.0f}k"
+    return f"{value:.0f}" if value >= 10 or value == 0 else f"{value:.1f}"
 
 
 def render_mongo(status: MongoStatus, verdict: Status, findings: tuple[str, ...]) -> RenderableType:
@@ -41,19 +47,19 @@ def render_mongo(status: MongoStatus, verdict: Status, findings: tuple[str, ...]
         conn.append("—")
     conn.append(f" · mem {status.resident_mb:.0f} MB" if status.resident_mb is not None else " · mem —")
     lines.append(conn)
-    ops = Text("ops ")
+    ops = Text("ops/s")
     if status.opcounters_per_second:
         for key, label in OP_LABELS:
-            ops.append(f"{label} {per_second(status.opcounters_per_second.get(key))}  ")
+            ops.append(f" {label} {_rate(status.opcounters_per_second.get(key, 0.0))}")
     else:
         ops.append("rates after the next poll", style="dim")
     lines.append(ops)
     if status.replica_set:
         members = Table.grid(padding=(0, 1))
-        members.add_column()
-        members.add_column()
-        members.add_column()
-        members.add_column(justify="right")
+        members.add_column(width=1)
+        members.add_column(min_width=9, no_wrap=True)
+        members.add_column(overflow="ellipsis", no_wrap=True, ratio=1)
+        members.add_column(justify="right", no_wrap=True)
         for member in status.members:
             healthy = Status.OK if member.healthy else Status.CRIT
             lag = "" if member.lag_seconds is None else f"lag {member.lag_seconds:.0f}s"

@@ -48,16 +48,6 @@ def millis(value: float | None) -> str:
     return f"{value:.0f}ms"
 
 
-def per_second(value: float | None) -> str:
-    if value is None:
-        return "—"
-    if value >= 10_000:
-        return f"{value / 1000:.0f}k/s"
-    if value >= 100:
-        return f"{value:.0f}/s"
-    return f"{value:.1f}/s"
-
-
 def duration(seconds: float | None) -> str:
     if seconds is None:
         return "—"

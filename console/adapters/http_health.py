@@ -266,7 +266,7 @@ async def probe(
     except TimeoutError:
         elapsed = (time.perf_counter() - started) * 1000
         return ProbeResult(kind, shown_url, Status.CRIT, "none", None, elapsed, f"timeout after {timeout:g}s")
-    except (httpx.HTTPError, OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - a probe reports every failure as a result, never raises
         elapsed = (time.perf_counter() - started) * 1000
         return ProbeResult(kind, shown_url, Status.CRIT, "none", None, elapsed, _failure_text(exc, url))
 

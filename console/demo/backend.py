@@ -7,9 +7,11 @@ console react without restarting it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -35,7 +37,7 @@ class DemoService:
     paths: dict[str, str]  # probe kind → path
     dependencies: tuple[str, ...] = ("database", "redis")
     condition: str = "ok"  # ok | degraded | failing
-    server: ThreadingHTTPServer | None = None
+    server: _QuietServer | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def checks(self, probe: str) -> list[HealthCheck]:
@@ -84,7 +86,7 @@ class DemoStack:
     def __init__(self, base: int | None = None):
         self.base = base_port() if base is None else base
         self.services = {s.name: s for s in demo_services()}
-        self._control: ThreadingHTTPServer | None = None
+        self._control: _QuietServer | None = None
 
     def url(self, service: DemoService, probe: str) -> str:
         return f"http://127.0.0.1:{self.base + service.offset}{service.paths[probe]}"
@@ -98,8 +100,7 @@ class DemoStack:
         for service in self.services.values():
             self.stop_service(service.name)
         if self._control is not None:
-            self._control.shutdown()
-            self._control.server_close()
+            self._control.close_everything()
 
     def start_service(self, name: str) -> None:
         service = self.services[name]
@@ -112,8 +113,7 @@ class DemoStack:
         with service.lock:
             server, service.server = service.server, None
         if server is not None:
-            server.shutdown()
-            server.server_close()
+            server.close_everything()
 
     def describe(self) -> list[dict[str, object]]:
         return [
@@ -144,8 +144,37 @@ class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self.connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
 
-def _serve(port: int, handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
+    def process_request(self, request, client_address):  # type: ignore[no-untyped-def]
+        with self._connections_lock:
+            self.connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):  # type: ignore[no-untyped-def]
+        with self._connections_lock:
+            self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_everything(self) -> None:
+        """Stop like a killed process: listener and every kept-alive connection go away."""
+        self.shutdown()
+        self.server_close()
+        with self._connections_lock:
+            connections, self.connections = list(self.connections), set()
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+                connection.close()
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # clients hanging up mid-request are normal when the console stops or times out
+
+
+def _serve(port: int, handler: type[BaseHTTPRequestHandler]) -> _QuietServer:
     server = _QuietServer(("127.0.0.1", port), handler)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
     return server

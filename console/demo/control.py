@@ -28,7 +28,7 @@ def _control_url() -> str:
 
 def is_running() -> bool:
     try:
-        return httpx.get(f"{_control_url()}/services", timeout=0.5).status_code == 200
+        return httpx.get(f"{_control_url()}/services", timeout=0.5, trust_env=False).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -77,12 +77,12 @@ def down() -> int:
 def ctl(verb: str, service: str | None) -> int:
     try:
         if verb == "list":
-            response = httpx.get(f"{_control_url()}/services", timeout=2)
+            response = httpx.get(f"{_control_url()}/services", timeout=2, trust_env=False)
         else:
             if not service:
                 print(f"opsconsole demo ctl {verb}: name a service (see `opsconsole demo ctl list`)", file=sys.stderr)
                 return 2
-            response = httpx.post(f"{_control_url()}/services/{service}/{verb}", timeout=5)
+            response = httpx.post(f"{_control_url()}/services/{service}/{verb}", timeout=5, trust_env=False)
     except httpx.HTTPError as exc:
         print(
             f"demo stack not reachable on {_control_url()} ({type(exc).__name__}); run `opsconsole demo up`",

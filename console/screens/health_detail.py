@@ -17,16 +17,18 @@ from widgets.render import badge, millis, safe, strip
 def breakdown(row: HealthRow) -> Table:
     table = Table(expand=True, box=None, pad_edge=False, show_edge=False)
     table.add_column("STATUS", width=6, no_wrap=True)
-    table.add_column("PROBE / CHECK", ratio=2)
+    table.add_column("PROBE / CHECK", ratio=1, no_wrap=True, overflow="ellipsis")
     table.add_column("LATENCY", justify="right", width=8)
     table.add_column("DETAIL", ratio=3)
     if row.target is None:
         table.add_row(badge(row.status), safe(row.name), "—", safe(row.reading.error or "no data"))
         return table
     for probe in row.target.probes:
-        head = Text.assemble((probe.probe, "bold"), " ", safe(probe.url, 80))
-        detail = Text.assemble(safe(probe.message, 120), (f"  [{probe.format}]", "dim"))
-        table.add_row(badge(probe.status), head, millis(probe.latency_ms), detail)
+        code = f"HTTP {probe.http_status}" if probe.http_status else "no answer"
+        url = safe(probe.url, 120)
+        url.stylize("dim")
+        detail = Text.assemble(safe(probe.message, 120), "\n", (f"{code} · {probe.format} · ", "dim"), url)
+        table.add_row(badge(probe.status), Text(probe.probe, style="bold"), millis(probe.latency_ms), detail)
         for check in probe.checks:
             table.add_row(
                 badge(check.status),
@@ -56,7 +58,7 @@ class HealthDetailScreen(ModalScreen[None]):
         with VerticalScroll() as scroll:
             scroll.border_title = f"{self.row.name} · components"
             scroll.border_subtitle = "esc to close"
-            history = Text("history ").append_text(strip(self.row.history, 30))
+            history = Text("history ").append_text(strip(self.row.history, len(self.row.history)))
             if self.row.flapping:
                 history.append("  flapping", style="bold yellow")
             yield Static(history)

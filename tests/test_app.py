@@ -1,0 +1,223 @@
+"""Behaviour of the real app under `run_test`: live readings, keys, layout, faults. Asserts on state, not pixels."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+
+from console.app import OpsConsoleApp, ReadingArrived, make_app
+from console.config import Environment, HealthTargetConfig, Settings
+from console.demo.backend import DemoStack
+from console.model import Status
+from console.screens.health_detail import HealthDetailScreen
+from console.screens.help import HelpScreen
+from console.sources import build_sources
+from widgets.env_banner import EnvBanner
+from widgets.health_pane import HealthPane
+
+
+@pytest.fixture
+def demo_stack() -> Iterator[DemoStack]:
+    for _attempt in range(20):
+        stack = DemoStack(base=random.randint(20000, 40000))
+        try:
+            stack.start()
+        except OSError:
+            stack.stop()
+            continue
+        yield stack
+        stack.stop()
+        return
+    pytest.skip("no free port range for the demo stack")
+
+
+def demo_settings(stack: DemoStack, interval: float = 0.2) -> Settings:
+    targets = tuple(
+        HealthTargetConfig(
+            name=s.name,
+            interval=interval,
+            timeout=1.0,
+            **{("url" if k == "health" else k): stack.url(s, k) for k in s.paths},
+        )
+        for s in stack.services.values()
+    )
+    return Settings(env=Environment(name="test", health=targets), environments=("test",))
+
+
+async def wait_for(predicate, pilot, limit: int = 400) -> None:
+    """Let the app run until `predicate()` holds; fails after `limit` pauses instead of hanging."""
+    for _ in range(limit):
+        if predicate():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError("condition never became true")
+
+
+def row_status(app: OpsConsoleApp, name: str) -> Status | None:
+    return next((r.status for r in app.board.health_rows() if r.name == name), None)
+
+
+async def test_live_target_goes_critical_when_stopped_and_recovers(demo_stack: DemoStack) -> None:
+    settings = demo_settings(demo_stack)
+    arrived: list[ReadingArrived] = []
+    app = make_app(settings, build_sources(settings))
+    async with app.run_test(
+        size=(120, 40), message_hook=lambda m: arrived.append(m) if isinstance(m, ReadingArrived) else None
+    ) as pilot:
+        await wait_for(lambda: len(app.board.health_rows()) == 4 and row_status(app, "billing") is Status.OK, pilot)
+        assert {r.name for r in app.board.health_rows()} == {"api", "billing", "search", "legacy"}
+
+        demo_stack.stop_service("billing")
+        before = sum(1 for m in arrived if m.reading.source == "health:billing")
+        await wait_for(lambda: row_status(app, "billing") is Status.CRIT, pilot)
+        after = sum(1 for m in arrived if m.reading.source == "health:billing")
+        assert after - before <= 2, "a stopped service must turn critical within two polls"
+        row = next(r for r in app.board.health_rows() if r.name == "billing")
+        assert "connection refused" in row.message
+        assert app.board.health_rows()[0].status is Status.CRIT  # worst first
+
+        demo_stack.start_service("billing")
+        await wait_for(lambda: row_status(app, "billing") is Status.OK, pilot)
+        table = app.query_one(HealthPane).rows
+        assert any(r.name == "billing" and r.status is Status.OK for r in table)
+
+
+async def test_readiness_fails_while_liveness_passes(demo_stack: DemoStack) -> None:
+    settings = demo_settings(demo_stack)
+    demo_stack.apply("fail", "api")
+    app = make_app(settings, build_sources(settings))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(lambda: row_status(app, "api") is Status.CRIT, pilot)
+        row = next(r for r in app.board.health_rows() if r.name == "api")
+        assert row.target is not None
+        assert row.target.probe("liveness").status is Status.OK
+        assert row.target.probe("readiness").status is Status.CRIT
+        await pilot.press("1")
+        table = app.query_one("#health-table")
+        api_index = [str(k.value) for k in table.rows].index("api")
+        table.move_cursor(row=api_index)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, HealthDetailScreen)
+        assert app.screen.row.name == "api"
+        await pilot.pause(0.5)  # readings keep arriving while the dialog is open
+        assert app.is_running and isinstance(app.screen, HealthDetailScreen)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HealthDetailScreen)
+
+
+async def test_keys_pause_refresh_help_quit(demo_stack: DemoStack) -> None:
+    settings = demo_settings(demo_stack, interval=0.3)
+    app = make_app(settings, build_sources(settings))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(lambda: len(app.board.health_rows()) == 4, pilot)
+        await pilot.press("p")
+        assert app.query_one(EnvBanner).paused and app.collector is not None and app.collector.paused
+        await pilot.press("p")
+        assert not app.collector.paused
+        await pilot.press("r")
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.press("q")
+    assert app.return_code in (0, None)
+
+
+@pytest.mark.parametrize(("size", "compact"), [((120, 40), False), ((80, 24), True)])
+async def test_layout_switches_to_one_pane_with_summary(size: tuple[int, int], compact: bool) -> None:
+    settings = Settings(env=Environment(name="x"), environments=("x",))
+    app = make_app(settings)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        assert app.screen.has_class("-compact") is compact
+        visible = [p.id for p in app.query("#panes > *") if p.display and p.styles.display != "none"]
+        if not compact:
+            assert {"health", "traffic", "cache", "queues", "dlq", "breakers", "mongo"} <= set(visible)
+        await pilot.press("7")
+        assert app.query_one("#mongo").has_class("-active")
+
+
+class ExplodingSource:
+    """A source whose client raises something no adapter translated: the app must survive it."""
+
+    name = "health:explodes"
+    kind = "health"
+    interval = 0.05
+    timeout = 1.0
+
+    def __init__(self) -> None:
+        self.polls = 0
+
+    async def poll(self):
+        self.polls += 1
+        raise RuntimeError("boom \x1b[2J with mongodb://u:hunter22@db")
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def test_backend_fault_never_crashes_the_app() -> None:
+    settings = Settings(env=Environment(name="x"), environments=("x",))
+    source = ExplodingSource()
+    app = make_app(settings, [source])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(lambda: source.polls >= 3, pilot)
+        reading = app.board.readings["health:explodes"]
+        assert reading.error is not None
+        assert "hunter22" not in reading.error and "\x1b" not in reading.error
+        assert app.is_running
+
+
+async def test_protected_environment_is_shown() -> None:
+    env = Environment(
+        name="prod",
+        label="production",
+        protected=True,
+        health=(HealthTargetConfig(name="a", url="http://127.0.0.1:9/health"),),
+    )
+    app = make_app(Settings(env=env, environments=("prod",)), collect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        banner = app.query_one(EnvBanner)
+        assert banner.protected and banner.has_class("-protected")
+        assert "PROTECTED" in str(banner.render())
+
+
+async def test_slow_source_does_not_delay_others(demo_stack: DemoStack) -> None:
+    """A target that never answers is cut at its timeout while the others keep updating."""
+    server = await asyncio.start_server(lambda r, w: asyncio.sleep(3600), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    settings = demo_settings(demo_stack)
+    hang = HealthTargetConfig(name="hangs", url=f"http://127.0.0.1:{port}/health", interval=0.2, timeout=0.5)
+    settings = replace(settings, env=replace(settings.env, health=settings.env.health + (hang,)))
+    arrived: list[str] = []
+    app = make_app(settings, build_sources(settings))
+    try:
+        async with app.run_test(
+            size=(120, 40),
+            message_hook=lambda m: arrived.append(m.reading.source) if isinstance(m, ReadingArrived) else None,
+        ) as pilot:
+            await wait_for(lambda: row_status(app, "hangs") is Status.CRIT, pilot)
+            assert arrived.count("health:billing") > arrived.count("health:hangs")
+            row = next(r for r in app.board.health_rows() if r.name == "hangs")
+            assert "timeout" in row.message
+    finally:
+        server.close()
+
+
+def test_model_and_adapters_do_not_import_textual() -> None:
+    code = (
+        "import sys\n"
+        "import console.model, console.config, console.collector, console.board, console.report\n"
+        "import console.adapters.http_health, console.adapters.mongo, console.sources, console.snapshot\n"
+        "bad = sorted(m for m in sys.modules if m == 'textual' or m.startswith(('textual.', 'widgets')))\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

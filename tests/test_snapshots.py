@@ -1,0 +1,67 @@
+"""Snapshot tests of every pane and screen, from fixed readings and a fixed clock, at 120x40 and 80x24."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fixtures.scenes import make_scene_app
+
+WIDE = (120, 40)
+NARROW = (80, 24)
+SIZES = pytest.mark.parametrize("size", [WIDE, NARROW], ids=["120x40", "80x24"])
+
+
+class TestHealthPane:
+    """The Health pane: worst first, liveness/readiness apart, history strips, stale and unreachable targets."""
+
+    @SIZES
+    @pytest.mark.parametrize("scene", ["all-ok", "degraded", "unreachable", "stale"])
+    def test_scene(self, snap_compare, scene, size):
+        assert snap_compare(make_scene_app(scene), terminal_size=size)
+
+    @SIZES
+    def test_component_breakdown(self, snap_compare, size):
+        async def open_first(pilot):
+            await pilot.press("1", "enter")
+            await pilot.pause()
+
+        assert snap_compare(make_scene_app("degraded"), terminal_size=size, run_before=open_first)
+
+    def test_hostile_text_is_rendered_literally(self, snap_compare):
+        async def open_evil(pilot):
+            await pilot.press("1", "enter")
+            await pilot.pause()
+
+        assert snap_compare(make_scene_app("hostile"), terminal_size=WIDE, run_before=open_evil)
+
+
+class TestMongoPane:
+    """The MongoDB pane: healthy replica set, lag and connection pressure, unreachable, stale."""
+
+    @SIZES
+    @pytest.mark.parametrize("scene", ["all-ok", "degraded", "unreachable", "stale"])
+    def test_scene(self, snap_compare, scene, size):
+        async def show_mongo(pilot):
+            await pilot.press("7")
+            await pilot.pause()
+
+        assert snap_compare(make_scene_app(scene), terminal_size=size, run_before=show_mongo)
+
+
+class TestScreens:
+    """Help and the paused banner."""
+
+    @SIZES
+    def test_help(self, snap_compare, size):
+        async def press_help(pilot):
+            await pilot.press("question_mark")
+            await pilot.pause()
+
+        assert snap_compare(make_scene_app("all-ok"), terminal_size=size, run_before=press_help)
+
+    def test_paused_banner(self, snap_compare):
+        async def pause(pilot):
+            await pilot.press("p")
+            await pilot.pause()
+
+        assert snap_compare(make_scene_app("all-ok"), terminal_size=NARROW, run_before=pause)
