@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -51,9 +52,14 @@ class Backoff:
     def delay(self, interval: float, failures: int, rng: random.Random | None = None) -> float:
         if failures <= 0:
             return interval
-        base = min(interval * self.factor ** (failures - 1), interval * self.max_multiple)
+        cap = interval * self.max_multiple
+        try:  # a source down for days must not overflow the power and kill its polling task
+            growth = self.factor ** min(failures - 1, 64)
+        except OverflowError:
+            growth = math.inf
+        base = min(interval * growth, cap)
         spread = (rng or random).uniform(1 - self.jitter, 1 + self.jitter)
-        return max(0.05, base * spread)
+        return max(0.05, min(base * spread, cap))
 
 
 @dataclass
@@ -63,7 +69,6 @@ class _SourceState:
     last_value: Any = None
     last_ok_at: datetime | None = None
     wake: asyncio.Event = field(default_factory=asyncio.Event)
-    polling: bool = False
 
 
 def describe_error(exc: BaseException, timeout: float) -> str:
@@ -122,7 +127,6 @@ class Collector:
         state = self._states[name]
         source = state.source
         started = self._clock()
-        state.polling = True
         try:
             value = await asyncio.wait_for(source.poll(), timeout=source.timeout)
         except asyncio.CancelledError:
@@ -146,8 +150,6 @@ class Collector:
             reading = Reading(
                 source=source.name, kind=source.kind, at=now, value=value, last_ok_at=now, duration_ms=_ms(started, now)
             )
-        finally:
-            state.polling = False
         self._emit(reading)
         return reading
 

@@ -6,7 +6,9 @@ reported at once so a broken config is fixed in one pass.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -51,6 +53,54 @@ class MongoConfig:
 
 
 @dataclass(frozen=True)
+class PrometheusConfig:
+    """Where Prometheus is and how to authenticate (basic auth may also sit in the URL)."""
+
+    url: str
+    token: str | None = None  # bearer token
+    username: str | None = None
+    password: str | None = None
+    ca_file: str | None = None
+    verify_tls: bool = True
+    timeout: float = DEFAULT_TIMEOUT
+
+
+DEFAULT_QUERIES = {
+    # {by}: grouping labels, {window}: rate window, {q}: quantile, {requests}/{duration}: metric names,
+    # {status}: the status-code label. Aggregation happens in Prometheus, so a tick costs the same few
+    # queries whatever the fleet size.
+    "rate": "sum by ({by}) (rate({requests}[{window}]))",
+    "errors": 'sum by ({by}) (rate({requests}{{{status}=~"5.."}}[{window}]))',
+    "quantile": "histogram_quantile({q}, sum by ({by}, le) (rate({duration}_bucket[{window}])))",
+}
+
+
+@dataclass(frozen=True)
+class ScrapeTarget:
+    name: str
+    url: str
+
+
+@dataclass(frozen=True)
+class TrafficConfig:
+    interval: float = 5.0
+    window: str = "1m"
+    history_minutes: float = 15.0
+    service_label: str = "job"
+    route_label: str = "route"
+    status_label: str = "status_code"
+    requests_metric: str = "http_requests_total"
+    duration_metric: str = "http_request_duration_seconds"
+    queries: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_QUERIES))
+    p95_warn_ms: float = 200.0
+    p95_crit_ms: float = 1000.0
+    error_warn: float = 0.01
+    error_crit: float = 0.05
+    # Direct /metrics scrape when there is no Prometheus.
+    scrape: tuple[ScrapeTarget, ...] = ()
+
+
+@dataclass(frozen=True)
 class Environment:
     name: str
     label: str = ""
@@ -60,6 +110,8 @@ class Environment:
     redis_url: str | None = None
     amqp_url: str | None = None
     prometheus_url: str | None = None
+    prometheus: PrometheusConfig | None = None
+    traffic: TrafficConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -119,7 +171,7 @@ class _Checker:
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.fail(f"{prefix}.{key}", f"expected a number of seconds, got {_kind(value)}")
             return default
-        if value < minimum:
+        if not math.isfinite(value) or value < minimum:
             self.fail(f"{prefix}.{key}", f"expected a number >= {minimum}, got {value}")
             return default
         return float(value)
@@ -175,6 +227,8 @@ def url_problem(value: str, schemes: tuple[str, ...]) -> str | None:
         return f"expected a URL, got an invalid one ({exc})"
     if parts.scheme not in schemes:
         return f"expected a URL starting with {' or '.join(s + '://' for s in schemes)}, got scheme {parts.scheme!r}"
+    if parts.scheme == "unix":
+        return None if parts.path else "expected a socket path, e.g. unix:///run/redis.sock"
     if not parts.hostname and not parts.netloc:
         return "expected a URL with a host"
     return None
@@ -182,7 +236,34 @@ def url_problem(value: str, schemes: tuple[str, ...]) -> str | None:
 
 _TOP_KEYS = {"console", "env"}
 _CONSOLE_KEYS = {"default_env", "refresh", "timeout", "history"}
-_ENV_KEYS = {"label", "protected", "health", "mongo", "redis_url", "amqp_url", "prometheus_url"}
+_ENV_KEYS = {
+    "label",
+    "protected",
+    "health",
+    "mongo",
+    "redis_url",
+    "amqp_url",
+    "prometheus_url",
+    "prometheus",
+    "traffic",
+}
+_PROMETHEUS_KEYS = {"url", "token", "username", "password", "ca_file", "verify_tls", "timeout"}
+_TRAFFIC_KEYS = {
+    "interval",
+    "window",
+    "history_minutes",
+    "service_label",
+    "route_label",
+    "status_label",
+    "requests_metric",
+    "duration_metric",
+    "queries",
+    "p95_warn_ms",
+    "p95_crit_ms",
+    "error_warn",
+    "error_crit",
+    "scrape",
+}
 _HEALTH_KEYS = {"name", "url", "liveness", "readiness", "interval", "timeout", "headers", "verify_tls"}
 _MONGO_KEYS = {"uri", "name", "interval", "timeout"}
 HTTP = ("http", "https")
@@ -229,9 +310,10 @@ def _parse_env(check: _Checker, env_name: str, raw: Any, options: Mapping[str, A
     seen: set[str] = set()
     for index, item in enumerate(health_raw):
         key = f"{prefix}.health[{index}]"
-        entry = check.table(item, key)
-        if not entry:
+        if not isinstance(item, dict):
+            check.fail(key, f"expected a table, got {_kind(item)}")
             continue
+        entry = item
         check.known(entry, key, _HEALTH_KEYS)
         name = check.string(entry, "name", key, required=True) or f"target-{index}"
         if name in seen:
@@ -282,6 +364,82 @@ def _parse_env(check: _Checker, env_name: str, raw: Any, options: Mapping[str, A
         redis_url=check.url(table, "redis_url", prefix, ("redis", "rediss", "unix")),
         amqp_url=check.url(table, "amqp_url", prefix, ("amqp", "amqps")),
         prometheus_url=check.url(table, "prometheus_url", prefix, HTTP),
+        prometheus=_parse_prometheus(check, prefix, table, options),
+        traffic=_parse_traffic(check, prefix, table, options),
+    )
+
+
+def _parse_prometheus(
+    check: _Checker, prefix: str, env: Mapping[str, Any], options: Mapping[str, Any]
+) -> PrometheusConfig | None:
+    if "prometheus" not in env:
+        url = env.get("prometheus_url")
+        return PrometheusConfig(url=url, timeout=options["timeout"]) if isinstance(url, str) and url else None
+    key = f"{prefix}.prometheus"
+    table = check.table(env["prometheus"], key)
+    check.known(table, key, _PROMETHEUS_KEYS)
+    url = check.url(table, "url", key, HTTP, required=True)
+    ca_file = check.string(table, "ca_file", key)
+    if ca_file and not Path(ca_file).expanduser().is_file():
+        check.fail(f"{key}.ca_file", f"expected a readable CA bundle file, {ca_file!r} does not exist")
+    if not url:
+        return None
+    return PrometheusConfig(
+        url=url,
+        token=check.string(table, "token", key),
+        username=check.string(table, "username", key),
+        password=check.string(table, "password", key),
+        ca_file=ca_file,
+        verify_tls=check.boolean(table, "verify_tls", key, True),
+        timeout=check.number(table, "timeout", key, options["timeout"]),
+    )
+
+
+def _parse_traffic(
+    check: _Checker, prefix: str, env: Mapping[str, Any], options: Mapping[str, Any]
+) -> TrafficConfig | None:
+    if "traffic" not in env:
+        return None
+    key = f"{prefix}.traffic"
+    table = check.table(env["traffic"], key)
+    check.known(table, key, _TRAFFIC_KEYS)
+    defaults = TrafficConfig()
+    strings = {}
+    for name in ("window", "service_label", "route_label", "status_label", "requests_metric", "duration_metric"):
+        strings[name] = check.string(table, name, key) or getattr(defaults, name)
+    if not re.fullmatch(r"\d+[smh]", strings["window"]):
+        check.fail(f"{key}.window", f"expected a PromQL duration like 30s, 1m or 5m, got {strings['window']!r}")
+    queries = dict(DEFAULT_QUERIES)
+    raw_queries = check.table(table.get("queries", {}), f"{key}.queries")
+    check.known(raw_queries, f"{key}.queries", set(DEFAULT_QUERIES))
+    for name, value in raw_queries.items():
+        if isinstance(value, str) and value.strip():
+            queries[name] = value
+        else:
+            check.fail(f"{key}.queries.{name}", "expected a PromQL template string")
+    scrape = []
+    raw_scrape = table.get("scrape", [])
+    if not isinstance(raw_scrape, list):
+        check.fail(f"{key}.scrape", "expected an array of {name, url} tables")
+        raw_scrape = []
+    for index, item in enumerate(raw_scrape):
+        item_key = f"{key}.scrape[{index}]"
+        entry = check.table(item, item_key)
+        check.known(entry, item_key, {"name", "url"})
+        scrape_name = check.string(entry, "name", item_key, required=True)
+        scrape_url = check.url(entry, "url", item_key, HTTP, required=True)
+        if scrape_name and scrape_url:
+            scrape.append(ScrapeTarget(scrape_name, scrape_url))
+    return TrafficConfig(
+        interval=check.number(table, "interval", key, max(options["refresh"], defaults.interval), minimum=0.2),
+        history_minutes=check.number(table, "history_minutes", key, defaults.history_minutes, minimum=0),
+        queries=queries,
+        p95_warn_ms=check.number(table, "p95_warn_ms", key, defaults.p95_warn_ms, minimum=0),
+        p95_crit_ms=check.number(table, "p95_crit_ms", key, defaults.p95_crit_ms, minimum=0),
+        error_warn=check.number(table, "error_warn", key, defaults.error_warn, minimum=0),
+        error_crit=check.number(table, "error_crit", key, defaults.error_crit, minimum=0),
+        scrape=tuple(scrape),
+        **strings,
     )
 
 
@@ -321,6 +479,11 @@ def apply_environment(env: Environment, environ: Mapping[str, str], origin: str 
             continue
         if attribute == "mongo_uri":
             updates["mongo"] = replace(env.mongo, uri=value) if env.mongo else MongoConfig(uri=value)
+        elif attribute == "prometheus_url":
+            updates["prometheus_url"] = value
+            updates["prometheus"] = (
+                replace(env.prometheus, url=value) if env.prometheus else PrometheusConfig(url=value)
+            )
         else:
             updates[attribute] = value
     if problems:
@@ -354,7 +517,7 @@ def load_settings(
         raise ConfigError([f"{origin}: --env: no environment {chosen!r} (defined: {', '.join(environments)})"])
     env = apply_environment(environments[chosen], environ)
     if refresh is not None:
-        if refresh < 0.2:
+        if not math.isfinite(refresh) or refresh < 0.2:
             raise ConfigError([f"command line: --refresh: expected a number >= 0.2, got {refresh}"])
         options["refresh"] = refresh
         env = replace(env, health=tuple(replace(t, interval=refresh) for t in env.health))

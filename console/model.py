@@ -180,8 +180,8 @@ class HealthRow:
 
     @property
     def message(self) -> str:
-        if self.reading.error and self.target is None:
-            return self.reading.error
+        if self.reading.error:
+            return self.reading.error  # the failure now matters more than what the last good poll said
         if self.target is None:
             return ""
         bad = [p for p in self.target.probes if p.status is not Status.OK]
@@ -211,3 +211,45 @@ class PaneState:
             stamp = self.last_ok_at.strftime("%H:%M:%S") if self.last_ok_at else "?"
             return f"stale since {stamp} · {self.reason}"
         return f"unreachable: {self.reason}"
+
+
+# --- Traffic -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrafficStats:
+    """Request rate (per second), 5xx share (0–1) and latency quantiles (seconds) over the query window."""
+
+    rps: float | None = None
+    error_ratio: float | None = None
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+
+
+@dataclass(frozen=True)
+class TrafficRow:
+    service: str
+    route: str | None  # None: the whole service
+    stats: TrafficStats
+    status: Status = Status.UNKNOWN
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TrafficPoint:
+    at: datetime
+    rps: float | None
+    error_ratio: float | None
+    p95: float | None
+
+
+@dataclass(frozen=True)
+class TrafficSnapshot:
+    """One tick of traffic figures; `backfill` carries history from query_range on the first tick only."""
+
+    mode: str  # "prometheus" or "scrape"
+    services: tuple[TrafficRow, ...]
+    routes: tuple[TrafficRow, ...] = ()
+    backfill: dict[str, tuple[TrafficPoint, ...]] = field(default_factory=dict)
+    note: str = ""

@@ -20,7 +20,7 @@ def clean(text: object, max_len: int = 500, single_line: bool = True) -> str:
         s = s[: max_len * 4]
     s = _UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else "?", s)
     if single_line:
-        s = s.replace("\r", " ").replace("\n", " ").replace("\t", " ")
+        s = s.replace("\n", " ").replace("\t", " ")
     if len(s) > max_len:
         s = s[: max_len - 1] + "…"
     return s

@@ -9,8 +9,11 @@ _SENSITIVE_QUERY = re.compile(
     r"(?i)([?&](?:password|passwd|pwd|token|access_token|api_key|apikey|secret|auth|authsource_password)=)[^&#\s]*"
 )
 # user:password@ inside any URL-looking substring, e.g. in an exception message.
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^/@\s:]*):([^/@\s]*)@")
-_BEARER = re.compile(r"(?i)\b(bearer|basic|token)\s+[a-z0-9._~+/=\-]{6,}")
+# The password runs to the last @ before the host, as URL parsers read it (p@ss is one password).
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^/@\s:]*):([^/\s]*)@")
+_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[a-z0-9._~+/=\-]{6,}")
+# "token XYZ" only when XYZ looks like a credential (has a digit): "invalid token provided" stays readable.
+_TOKEN = re.compile(r"(?i)\b(token)\s+(?=[a-z._~+/=\-]*\d)[a-z0-9._~+/=\-]{6,}")
 
 MASK = "***"
 
@@ -27,6 +30,8 @@ def redact_url(url: str) -> str:
         user, sep, _password = userinfo.partition(":")
         netloc = f"{user}:{MASK}@{hostport}" if sep else f"{user}@{hostport}"
     query = _SENSITIVE_QUERY.sub(lambda m: m.group(1) + MASK, "?" + parts.query)[1:] if parts.query else ""
+    if netloc == parts.netloc and query == parts.query:
+        return url  # nothing to mask: keep the original spelling (unix:///path stays as written)
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
@@ -35,6 +40,7 @@ def redact_text(text: str, secrets: tuple[str, ...] = ()) -> str:
     text = _USERINFO.sub(lambda m: f"{m.group(1)}{m.group(2)}:{MASK}@", text)
     text = _SENSITIVE_QUERY.sub(lambda m: m.group(1) + MASK, text)
     text = _BEARER.sub(lambda m: f"{m.group(1)} {MASK}", text)
+    text = _TOKEN.sub(lambda m: f"{m.group(1)} {MASK}", text)
     for secret in secrets:
         if secret and len(secret) >= 3:
             text = text.replace(secret, MASK)

@@ -172,7 +172,7 @@ def parse_health(code: int, content_type: str, body: bytes) -> tuple[Status, str
     if body:
         try:
             doc = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             doc = None
     if not isinstance(doc, dict) or "status" not in doc:
         message = f"HTTP {code}"
@@ -311,8 +311,10 @@ def health_response(
 
     The overall status is the worst check; critical answers 503 so load balancers agree with the body.
     """
+    if style not in _WORDS_OUT:
+        raise ValueError(f"unknown health style {style!r} (expected seed, spring or ietf)")
     overall = worst((c.status for c in checks), default=Status.OK)
-    code = 503 if overall is Status.CRIT else 200
+    code = 503 if overall in (Status.CRIT, Status.UNKNOWN) else 200
     words = _WORDS_OUT[style]
     doc: dict[str, Any]
     if style == "seed":

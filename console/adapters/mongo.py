@@ -27,7 +27,8 @@ from console.secrets import redact_text, url_password
 OPCOUNTERS = ("insert", "query", "update", "delete", "getmore", "command")
 # Sections of serverStatus we never read; excluding them keeps each poll small on a busy server.
 _SERVER_STATUS = {"serverStatus": 1, "wiredTiger": 0, "metrics": 0, "locks": 0, "tcmalloc": 0, "transactions": 0}
-_NO_REPLSET_CODES = {76, 13}  # NoReplicationEnabled, Unauthorized (replSetGetStatus needs clusterMonitor)
+# NoReplicationEnabled, Unauthorized (needs clusterMonitor), AtlasError on shared tiers
+_NO_REPLSET_CODES = {76, 13, 8000}
 
 
 def opcounter_rates(

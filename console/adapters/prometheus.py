@@ -1,0 +1,214 @@
+"""Traffic figures from Prometheus via prometheus-api-client (`PrometheusConnect`).
+
+The client is synchronous: callers run `TrafficQuery.collect` / `backfill` in a thread (the collector's
+`asyncio.to_thread`). Its retries are off and every request has a short timeout — its default retry
+policy blocks for ~6 s when Prometheus is down, which would hide the outage behind a frozen pane.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import requests
+from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
+from urllib3.util.retry import Retry
+
+from console.config import PrometheusConfig, TrafficConfig
+from console.errors import BadResponse, SourceTimeout, SourceUnavailable
+from console.model import TrafficPoint, TrafficRow, TrafficStats
+from console.sanitize import clean
+from console.secrets import redact_text, url_password
+
+QUANTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
+SERIES_CAP = 5000  # a runaway label cardinality must not eat the bastion's memory
+
+
+def connect(config: PrometheusConfig) -> PrometheusConnect:
+    headers = {"Authorization": f"Bearer {config.token}"} if config.token else None
+    auth = (config.username, config.password or "") if config.username else None
+    session = requests.Session()
+    session.verify = config.ca_file or config.verify_tls
+    session.trust_env = False  # a bastion's proxy variables must not reroute monitoring traffic
+    return PrometheusConnect(
+        url=config.url.rstrip("/"),
+        headers=headers,
+        auth=auth,
+        session=session,
+        retry=Retry(total=0, connect=0, read=0, status=0, redirect=2),
+        timeout=config.timeout,  # type: ignore[arg-type]  # the library annotates int, accepts float
+    )
+
+
+def _float(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) or math.isinf(number) else number
+
+
+def vector_by(result: Any, labels: tuple[str, ...]) -> dict[tuple[str, ...], float | None]:
+    """An instant-vector result as {(label values…): value}; malformed entries are skipped."""
+    if not isinstance(result, list):
+        raise BadResponse("Prometheus answered with something that is not a vector")
+    values: dict[tuple[str, ...], float | None] = {}
+    for entry in result[:SERIES_CAP]:
+        if not isinstance(entry, dict) or not isinstance(entry.get("metric"), dict):
+            continue
+        metric, sample = entry["metric"], entry.get("value")
+        key = tuple(clean(metric.get(label, ""), 80) for label in labels)
+        if isinstance(sample, list) and len(sample) == 2:
+            values[key] = _float(sample[1])
+    return values
+
+
+def matrix_by(result: Any, label: str) -> dict[str, list[tuple[datetime, float | None]]]:
+    if not isinstance(result, list):
+        raise BadResponse("Prometheus answered with something that is not a matrix")
+    series: dict[str, list[tuple[datetime, float | None]]] = {}
+    for entry in result[:SERIES_CAP]:
+        if not isinstance(entry, dict) or not isinstance(entry.get("metric"), dict):
+            continue
+        name = clean(entry["metric"].get(label, ""), 80)
+        points = []
+        for sample in entry.get("values") or []:
+            if isinstance(sample, list) and len(sample) == 2 and _float(sample[0]) is not None:
+                points.append((datetime.fromtimestamp(float(sample[0]), UTC), _float(sample[1])))
+        series[name] = points
+    return series
+
+
+def _ratio(errors: float | None, total: float | None) -> float | None:
+    if total is None or total <= 0:
+        return None if total is None else 0.0
+    return (errors or 0.0) / total
+
+
+@dataclass
+class TrafficQuery:
+    """Builds and runs the few PromQL queries one tick needs."""
+
+    prometheus: PrometheusConfig
+    traffic: TrafficConfig
+
+    def __post_init__(self) -> None:
+        self._client = connect(self.prometheus)
+        self._secrets = tuple(
+            s for s in (self.prometheus.token, self.prometheus.password, url_password(self.prometheus.url)) if s
+        )
+
+    def promql(self, kind: str, by: tuple[str, ...], q: float | None = None) -> str:
+        t = self.traffic
+        template = t.queries.get("quantile" if kind in QUANTILES else kind, "")
+        return template.format(
+            by=", ".join(by),
+            window=t.window,
+            q=q,
+            requests=t.requests_metric,
+            duration=t.duration_metric,
+            status=t.status_label,
+        )
+
+    def _query(self, promql: str) -> Any:
+        try:
+            return self._client.custom_query(promql)
+        except requests.exceptions.Timeout:
+            raise SourceTimeout(f"Prometheus timeout after {self.prometheus.timeout:g}s") from None
+        except requests.exceptions.SSLError as exc:
+            raise SourceUnavailable(f"Prometheus TLS error: {self._safe(exc)}") from None
+        except requests.exceptions.ConnectionError as exc:
+            reason = "connection refused" if "refused" in str(exc).lower() else "cannot connect"
+            raise SourceUnavailable(f"Prometheus {reason}") from None
+        except PrometheusApiClientException as exc:
+            raise BadResponse(f"Prometheus error: {self._safe(exc)}") from None
+        except (requests.exceptions.RequestException, ValueError, KeyError, TypeError) as exc:
+            raise BadResponse(f"Prometheus answer unusable: {self._safe(exc)}") from None
+
+    def _query_range(self, promql: str, start: datetime, end: datetime, step: str) -> Any:
+        try:
+            return self._client.custom_query_range(promql, start_time=start, end_time=end, step=step)
+        except requests.exceptions.Timeout:
+            raise SourceTimeout(f"Prometheus timeout after {self.prometheus.timeout:g}s") from None
+        except requests.exceptions.ConnectionError:
+            raise SourceUnavailable("Prometheus cannot connect") from None
+        except PrometheusApiClientException as exc:
+            raise BadResponse(f"Prometheus error: {self._safe(exc)}") from None
+        except (requests.exceptions.RequestException, ValueError, KeyError, TypeError) as exc:
+            raise BadResponse(f"Prometheus answer unusable: {self._safe(exc)}") from None
+
+    def _safe(self, exc: BaseException) -> str:
+        return clean(redact_text(str(exc), self._secrets), 160)
+
+    def _level(self, by: tuple[str, ...]) -> dict[tuple[str, ...], TrafficStats]:
+        rate = vector_by(self._query(self.promql("rate", by)), by)
+        errors = vector_by(self._query(self.promql("errors", by)), by)
+        quantiles = {name: vector_by(self._query(self.promql(name, by, q)), by) for name, q in QUANTILES.items()}
+        keys = set(rate) | set(quantiles["p95"])
+        return {
+            key: TrafficStats(
+                rps=rate.get(key),
+                error_ratio=_ratio(errors.get(key, 0.0 if key in rate else None), rate.get(key)),
+                p50=quantiles["p50"].get(key),
+                p95=quantiles["p95"].get(key),
+                p99=quantiles["p99"].get(key),
+            )
+            for key in keys
+        }
+
+    def collect(self) -> tuple[tuple[TrafficRow, ...], tuple[TrafficRow, ...]]:
+        """(per-service rows, per-route rows): ten queries per tick, whatever the fleet size."""
+        service_label, route_label = self.traffic.service_label, self.traffic.route_label
+        services = self._level((service_label,))
+        routes = self._level((service_label, route_label))
+        return (
+            tuple(TrafficRow(key[0], None, stats) for key, stats in sorted(services.items())),
+            tuple(TrafficRow(key[0], key[1], stats) for key, stats in sorted(routes.items())),
+        )
+
+    def backfill(self, now: datetime, step_seconds: float) -> dict[str, tuple[TrafficPoint, ...]]:
+        """Per-service history for the sparklines, so the first frame already shows the trend."""
+        minutes = self.traffic.history_minutes
+        if minutes <= 0:
+            return {}
+        start, step = now - timedelta(minutes=minutes), f"{max(1, int(step_seconds))}s"
+        by = (self.traffic.service_label,)
+        rate = matrix_by(self._query_range(self.promql("rate", by), start, now, step), by[0])
+        errors = matrix_by(self._query_range(self.promql("errors", by), start, now, step), by[0])
+        p95 = matrix_by(self._query_range(self.promql("p95", by, 0.95), start, now, step), by[0])
+        history: dict[str, tuple[TrafficPoint, ...]] = {}
+        for service, points in rate.items():
+            error_at = dict(errors.get(service, []))
+            p95_at = dict(p95.get(service, []))
+            history[service] = tuple(
+                TrafficPoint(at, value, _ratio(error_at.get(at, 0.0), value), p95_at.get(at)) for at, value in points
+            )
+        return history
+
+    def close(self) -> None:
+        self._client._session.close()
+
+
+def histogram_quantile(q: float, buckets: Mapping[float, float]) -> float | None:
+    """Prometheus' estimate from cumulative bucket counts {upper bound: count}: linear inside the bucket."""
+    ordered = sorted(buckets.items())
+    if not ordered or ordered[-1][0] != math.inf:
+        return None
+    total = ordered[-1][1]
+    if total <= 0:
+        return None
+    rank = q * total
+    lower_bound, lower_count = 0.0, 0.0
+    for bound, count in ordered:
+        if count >= rank:
+            if bound == math.inf:
+                # Prometheus returns the highest finite bound when the rank falls in the +Inf bucket.
+                return lower_bound
+            if count == lower_count:
+                return bound
+            return lower_bound + (bound - lower_bound) * (rank - lower_count) / (count - lower_count)
+        lower_bound, lower_count = bound, count
+    return None

@@ -1,0 +1,467 @@
+"""Board: health rows, flapping, history, pane freshness and MongoDB verdicts (pure logic)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from console.board import Board, MongoThresholds, assess_mongo
+from console.model import (
+    HealthTarget,
+    MongoStatus,
+    PaneState,
+    ProbeResult,
+    Reading,
+    ReplicaMember,
+    SourceMode,
+    Status,
+)
+
+T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
+
+
+def target(name: str, status: Status, message: str = "") -> HealthTarget:
+    probe = ProbeResult("health", f"http://{name}/health", status, "seed", 200, 5.0, message or status.value)
+    return HealthTarget(name, (probe,))
+
+
+def health(
+    name: str,
+    status: Status = Status.OK,
+    at: datetime = T0,
+    error: str | None = None,
+    value: HealthTarget | None = None,
+    last_ok_at: datetime | None = None,
+) -> Reading:
+    if error is None:
+        return Reading(f"health:{name}", "health", at, value or target(name, status), last_ok_at=last_ok_at or at)
+    return Reading(f"health:{name}", "health", at, value, error=error, stale=value is not None, last_ok_at=last_ok_at)
+
+
+def mongo(
+    value: MongoStatus | None = None, error: str | None = None, at: datetime = T0, last_ok_at: datetime | None = None
+) -> Reading:
+    return Reading(
+        "mongo:main",
+        "mongo",
+        at,
+        value,
+        error=error,
+        stale=error is not None and value is not None,
+        last_ok_at=last_ok_at if error else (last_ok_at or at),
+    )
+
+
+def member(name: str, state: str = "SECONDARY", healthy: bool = True, lag: float | None = 0.0) -> ReplicaMember:
+    return ReplicaMember(name, state, healthy, lag)
+
+
+def replica(*members: ReplicaMember, **kwargs: object) -> MongoStatus:
+    return MongoStatus(ping_ms=kwargs.pop("ping_ms", 2.0), replica_set="rs0", members=members, **kwargs)  # type: ignore[arg-type]
+
+
+# --- Health rows ---------------------------------------------------------------------------------------
+
+
+def test_health_rows_sorted_worst_first_then_by_name() -> None:
+    board = Board()
+    board.apply(health("zeta", Status.OK))
+    board.apply(health("beta", Status.CRIT))
+    board.apply(health("alpha", Status.CRIT))
+    board.apply(health("gamma", Status.WARN))
+    board.apply(health("delta", error="timeout after 4s"))
+    board.apply(health("eps", Status.UNKNOWN))
+    rows = board.health_rows()
+    assert [(r.name, r.status) for r in rows] == [
+        ("alpha", Status.CRIT),
+        ("beta", Status.CRIT),
+        ("delta", Status.UNKNOWN),
+        ("eps", Status.UNKNOWN),
+        ("gamma", Status.WARN),
+        ("zeta", Status.OK),
+    ]
+
+
+def test_health_rows_strip_prefix_and_ignore_other_kinds() -> None:
+    board = Board()
+    board.apply(health("api"))
+    board.apply(mongo(MongoStatus(ping_ms=1.0)))
+    (row,) = board.health_rows()
+    assert row.name == "api"
+    assert row.reading.source == "health:api"
+    assert row.target is not None and row.target.name == "api"
+
+
+def test_latest_reading_replaces_previous() -> None:
+    board = Board()
+    board.apply(health("api", Status.CRIT, at=T0))
+    board.apply(health("api", Status.OK, at=T0 + timedelta(seconds=2)))
+    (row,) = board.health_rows()
+    assert row.status is Status.OK
+    assert row.history == (Status.CRIT, Status.OK)
+
+
+def test_error_reading_without_value_is_unknown_and_shows_error() -> None:
+    board = Board()
+    board.apply(health("api", error="RuntimeError: boom"))
+    (row,) = board.health_rows()
+    assert row.status is Status.UNKNOWN
+    assert row.target is None
+    assert row.history == (Status.UNKNOWN,)
+    assert row.message == "RuntimeError: boom"
+
+
+def test_row_message_prefers_a_failing_probe() -> None:
+    ok = ProbeResult("liveness", "http://a/live", Status.OK, "seed", 200, 1.0, "alive")
+    bad = ProbeResult("readiness", "http://a/ready", Status.CRIT, "seed", 503, 1.0, "db: disconnected")
+    board = Board()
+    board.apply(health("a", value=HealthTarget("a", (ok, bad))))
+    (row,) = board.health_rows()
+    assert row.status is Status.CRIT
+    assert row.message == "db: disconnected"
+
+
+def test_flapping_ok_row_becomes_warn() -> None:
+    board = Board()
+    for i, status in enumerate([Status.OK, Status.CRIT, Status.OK, Status.CRIT, Status.OK]):
+        board.apply(health("api", status, at=T0 + timedelta(seconds=i)))
+    (row,) = board.health_rows()
+    assert row.flapping is True
+    assert row.status is Status.WARN
+    assert row.message.startswith("flapping (4 changes) · ")
+    assert board.status_of(board.readings["health:api"]) is Status.WARN
+
+
+def test_flapping_crit_row_stays_crit() -> None:
+    board = Board()
+    for status in [Status.CRIT, Status.OK, Status.CRIT, Status.OK, Status.CRIT]:
+        board.apply(health("api", status))
+    (row,) = board.health_rows()
+    assert row.flapping is True
+    assert row.status is Status.CRIT
+
+
+def test_three_changes_are_not_flapping() -> None:
+    board = Board()
+    for status in [Status.CRIT, Status.OK, Status.OK, Status.CRIT, Status.CRIT, Status.OK]:  # 3 changes
+        board.apply(health("api", status))
+    (row,) = board.health_rows()
+    assert row.flapping is False
+    assert row.status is Status.OK
+    assert not row.message.startswith("flapping")
+
+
+def test_errors_count_as_changes_for_flapping() -> None:
+    board = Board()
+    for i in range(5):
+        board.apply(health("api", Status.OK) if i % 2 == 0 else health("api", error="timeout"))
+    (row,) = board.health_rows()
+    assert row.history == (Status.OK, Status.UNKNOWN, Status.OK, Status.UNKNOWN, Status.OK)
+    assert row.flapping is True
+
+
+def test_old_flapping_outside_window_is_forgotten() -> None:
+    board = Board()
+    for status in [Status.OK, Status.CRIT] * 5 + [Status.OK] * 10:
+        board.apply(health("api", status))
+    (row,) = board.health_rows()
+    assert row.flapping is False
+    assert row.status is Status.OK
+    assert len(row.history) == 20
+
+
+def test_history_is_capped() -> None:
+    board = Board(history=5)
+    statuses = [Status.OK, Status.WARN, Status.CRIT] * 4
+    for status in statuses:
+        board.apply(health("api", status))
+    (row,) = board.health_rows()
+    assert row.history == tuple(statuses[-5:])
+
+
+def test_history_is_per_target() -> None:
+    board = Board(history=3)
+    for _ in range(4):
+        board.apply(health("a", Status.OK))
+    board.apply(health("b", Status.CRIT))
+    rows = {r.name: r for r in board.health_rows()}
+    assert rows["a"].history == (Status.OK,) * 3
+    assert rows["b"].history == (Status.CRIT,)
+
+
+def test_non_health_readings_have_no_history() -> None:
+    board = Board()
+    board.apply(mongo(MongoStatus(ping_ms=1.0)))
+    assert board.health_rows() == []
+    assert board.mongo_readings() == [board.readings["mongo:main"]]
+
+
+# --- Pane state ----------------------------------------------------------------------------------------
+
+
+def test_pane_not_configured() -> None:
+    state = Board().pane_state("health")
+    assert state == PaneState(SourceMode.WAITING, sources=0)
+    assert state.describe(T0) == "not configured"
+
+
+def test_pane_waiting_for_expected_sources() -> None:
+    board = Board()
+    board.expect("health:a", "health")
+    board.expect("health:b", "health")
+    board.expect("mongo:main", "mongo")
+    state = board.pane_state("health")
+    assert state.mode is SourceMode.WAITING
+    assert state.sources == 2
+    assert state.describe(T0) == "waiting for first reading"
+
+
+def test_pane_live_uses_oldest_successful_poll() -> None:
+    board = Board()
+    board.expect("health:a", "health")
+    board.apply(health("a", at=T0))
+    board.apply(health("b", at=T0 + timedelta(seconds=3)))
+    state = board.pane_state("health")
+    assert state.mode is SourceMode.LIVE
+    assert state.last_ok_at == T0
+    assert state.reason == ""
+    assert state.sources == 2
+    assert state.describe(T0 + timedelta(seconds=5)) == "live · updated 5s ago"
+
+
+def test_pane_stale_when_a_source_fails_with_last_value() -> None:
+    board = Board()
+    last_ok = datetime(2024, 5, 1, 11, 58, 30, tzinfo=UTC)
+    board.apply(health("a", at=T0))
+    board.apply(health("b", at=T0, error="timeout after 4s", value=target("b", Status.OK), last_ok_at=last_ok))
+    state = board.pane_state("health")
+    assert state.mode is SourceMode.STALE
+    assert state.last_ok_at == last_ok
+    assert state.reason == "timeout after 4s"
+    assert state.describe(T0) == "stale since 11:58:30 · timeout after 4s"
+
+
+def test_pane_unreachable_beats_stale() -> None:
+    board = Board()
+    board.apply(health("a", error="timeout", value=target("a", Status.OK), last_ok_at=T0))
+    board.apply(health("b", error="connection refused"))
+    board.apply(health("c"))
+    state = board.pane_state("health")
+    assert state.mode is SourceMode.UNREACHABLE
+    assert state.reason == "connection refused"
+    assert state.last_ok_at is None
+    assert state.describe(T0) == "unreachable: connection refused"
+
+
+def test_pane_state_is_per_kind() -> None:
+    board = Board()
+    board.apply(health("a"))
+    board.apply(mongo(error="auth failed"))
+    assert board.pane_state("health").mode is SourceMode.LIVE
+    assert board.pane_state("mongo").mode is SourceMode.UNREACHABLE
+    assert board.pane_state("redis").mode is SourceMode.WAITING
+
+
+def test_pane_recovers_to_live() -> None:
+    board = Board()
+    board.apply(mongo(error="down"))
+    assert board.pane_state("mongo").mode is SourceMode.UNREACHABLE
+    board.apply(mongo(MongoStatus(ping_ms=1.0), at=T0 + timedelta(seconds=10)))
+    state = board.pane_state("mongo")
+    assert state.mode is SourceMode.LIVE
+    assert state.last_ok_at == T0 + timedelta(seconds=10)
+
+
+@pytest.mark.parametrize(
+    ("state", "text"),
+    [
+        (PaneState(SourceMode.WAITING), "not configured"),
+        (PaneState(SourceMode.WAITING, sources=3), "waiting for first reading"),
+        (PaneState(SourceMode.LIVE, T0 - timedelta(seconds=12)), "live · updated 12s ago"),
+        (PaneState(SourceMode.LIVE), "live · updated never"),
+        (PaneState(SourceMode.STALE, T0.replace(hour=9, minute=5, second=7), "refused"),
+         "stale since 09:05:07 · refused"),
+        (PaneState(SourceMode.STALE, None, "refused"), "stale since ? · refused"),
+        (PaneState(SourceMode.UNREACHABLE, None, "DNS lookup failed"), "unreachable: DNS lookup failed"),
+    ],
+)
+def test_pane_state_describe(state: PaneState, text: str) -> None:
+    assert state.describe(T0) == text
+
+
+# --- MongoDB verdicts ----------------------------------------------------------------------------------
+
+
+def test_assess_mongo_healthy_standalone() -> None:
+    status = MongoStatus(ping_ms=3.0, connections_current=10, connections_available=990)
+    assert assess_mongo(status) == (Status.OK, [])
+
+
+@pytest.mark.parametrize(
+    ("ping", "expected"),
+    [(99.9, Status.OK), (100.0, Status.WARN), (999.0, Status.WARN), (1000.0, Status.CRIT), (5000.0, Status.CRIT)],
+)
+def test_assess_mongo_ping_thresholds(ping: float, expected: Status) -> None:
+    verdict, reasons = assess_mongo(MongoStatus(ping_ms=ping))
+    assert verdict is expected
+    assert reasons == ([] if expected is Status.OK else [f"ping {ping:.0f} ms"])
+
+
+@pytest.mark.parametrize(
+    ("current", "available", "expected", "reason"),
+    [
+        (79, 21, Status.OK, None),
+        (80, 20, Status.WARN, "connections 80% used"),
+        (94, 6, Status.WARN, "connections 94% used"),
+        (95, 5, Status.CRIT, "connections 95% used"),
+        (100, 0, Status.CRIT, "connections 100% used"),
+        (0, 0, Status.OK, None),
+        (None, 10, Status.OK, None),
+        (10, None, Status.OK, None),
+    ],
+)
+def test_assess_mongo_connection_share(
+    current: int | None, available: int | None, expected: Status, reason: str | None
+) -> None:
+    verdict, reasons = assess_mongo(
+        MongoStatus(ping_ms=1.0, connections_current=current, connections_available=available)
+    )
+    assert verdict is expected
+    assert reasons == ([reason] if reason else [])
+
+
+def test_assess_mongo_healthy_replica_set() -> None:
+    status = replica(member("a", "PRIMARY"), member("b", lag=1.0), member("c", "ARBITER", lag=None))
+    assert assess_mongo(status) == (Status.OK, [])
+
+
+def test_assess_mongo_no_primary_is_critical() -> None:
+    verdict, reasons = assess_mongo(replica(member("a"), member("b")))
+    assert verdict is Status.CRIT
+    assert reasons == ["no primary"]
+
+
+def test_assess_mongo_unhealthy_member_warns() -> None:
+    status = replica(member("a", "PRIMARY"), member("b:27017", "(not reachable/healthy)", healthy=False, lag=None))
+    verdict, reasons = assess_mongo(status)
+    assert verdict is Status.WARN
+    assert reasons == ["unhealthy: b:27017"]
+
+
+@pytest.mark.parametrize(
+    ("lag", "expected", "reason"),
+    [
+        (9.9, Status.OK, None),
+        (10.0, Status.WARN, "replication lag 10s"),
+        (59.0, Status.WARN, "replication lag 59s"),
+        (60.0, Status.CRIT, "replication lag 60s"),
+        (3600.0, Status.CRIT, "replication lag 3600s"),
+    ],
+)
+def test_assess_mongo_replication_lag(lag: float, expected: Status, reason: str | None) -> None:
+    verdict, reasons = assess_mongo(replica(member("a", "PRIMARY"), member("b", lag=2.0), member("c", lag=lag)))
+    assert verdict is expected
+    assert reasons == ([reason] if reason else [])
+
+
+def test_assess_mongo_ignores_members_without_replica_set_name() -> None:
+    status = MongoStatus(ping_ms=1.0, members=(member("a"),))  # no primary, but not a replica set
+    assert assess_mongo(status) == (Status.OK, [])
+
+
+def test_assess_mongo_reports_every_finding_worst_wins() -> None:
+    status = replica(
+        member("a", healthy=False),
+        member("b", lag=15.0),
+        ping_ms=150.0,
+        connections_current=85,
+        connections_available=15,
+    )
+    verdict, reasons = assess_mongo(status)
+    assert verdict is Status.CRIT
+    assert reasons == ["ping 150 ms", "connections 85% used", "no primary", "unhealthy: a", "replication lag 15s"]
+
+
+def test_assess_mongo_custom_thresholds() -> None:
+    limits = MongoThresholds(ping_warn_ms=5.0, ping_crit_ms=10.0, lag_warn_s=1.0, lag_crit_s=2.0)
+    assert assess_mongo(MongoStatus(ping_ms=6.0), limits)[0] is Status.WARN
+    assert assess_mongo(MongoStatus(ping_ms=10.0), limits)[0] is Status.CRIT
+    lagging = replica(member("a", "PRIMARY"), member("b", lag=1.5))
+    assert assess_mongo(lagging, limits) == (Status.WARN, ["replication lag 2s"])
+
+
+# --- status_of and overall -----------------------------------------------------------------------------
+
+
+def test_status_of_mongo_error_is_critical_even_with_stale_value() -> None:
+    board = Board()
+    reading = mongo(MongoStatus(ping_ms=1.0), error="connection refused", last_ok_at=T0)
+    board.apply(reading)
+    assert reading.mode is SourceMode.STALE
+    assert board.status_of(reading) is Status.CRIT
+
+
+def test_status_of_mongo_uses_assessment() -> None:
+    board = Board()
+    reading = mongo(MongoStatus(ping_ms=250.0))
+    board.apply(reading)
+    assert board.status_of(reading) is Status.WARN
+
+
+def test_status_of_health_error_is_unknown() -> None:
+    board = Board()
+    reading = health("api", error="RuntimeError: boom")
+    board.apply(reading)
+    assert board.status_of(reading) is Status.UNKNOWN
+
+
+def test_status_of_unknown_kind_or_unapplied_reading() -> None:
+    board = Board()
+    other = Reading("redis:cache", "redis", T0, value={"x": 1})
+    board.apply(other)
+    assert board.status_of(other) is Status.UNKNOWN
+    assert board.status_of(Reading("redis:cache", "redis", T0, error="down")) is Status.CRIT
+    assert board.status_of(health("never-applied")) is Status.UNKNOWN
+
+
+def test_overall_empty_board_is_unknown() -> None:
+    assert Board().overall() is Status.UNKNOWN
+
+
+def test_overall_is_worst_of_everything() -> None:
+    board = Board()
+    board.apply(health("a", Status.OK))
+    assert board.overall() is Status.OK
+    board.apply(health("b", Status.WARN))
+    assert board.overall() is Status.WARN
+    board.apply(health("c", error="boom"))
+    assert board.overall() is Status.UNKNOWN
+    board.apply(mongo(error="connection refused"))
+    assert board.overall() is Status.CRIT
+
+
+def test_overall_recovers() -> None:
+    board = Board()
+    board.apply(mongo(error="connection refused"))
+    assert board.overall() is Status.CRIT
+    board.apply(mongo(MongoStatus(ping_ms=1.0)))
+    assert board.overall() is Status.OK
+
+
+def test_apply_registers_expected_kind() -> None:
+    board = Board()
+    board.expect("mongo:main", "mongo")
+    board.apply(health("api"))
+    assert board.expected == {"mongo:main": "mongo", "health:api": "health"}
+
+
+# --- Regression tests for source bugs found in review ---------------------------------
+
+
+def test_stale_health_row_explains_the_error() -> None:
+    board = Board()
+    board.apply(health("api", error="timeout after 4s", value=target("api", Status.OK, "ok (HTTP 200)"), last_ok_at=T0))
+    (row,) = board.health_rows()
+    assert row.status is Status.UNKNOWN
+    assert "timeout after 4s" in row.message
