@@ -23,14 +23,16 @@ from textual.worker import Worker, WorkerState
 from console.board import Board, assess_mongo
 from console.collector import Clock, Collector, Source, utc_now
 from console.config import Settings
-from console.model import Reading, Status
+from console.model import Reading, Status, TrafficSnapshot
 from console.screens.health_detail import HealthDetailScreen
 from console.screens.help import HelpScreen
+from console.screens.traffic_routes import TrafficRoutesScreen
 from widgets.env_banner import EnvBanner
 from widgets.health_pane import HealthPane
 from widgets.mongo_pane import MongoPane
 from widgets.pane import Pane
 from widgets.summary_bar import SummaryBar
+from widgets.traffic_pane import TrafficPane
 from widgets.unconfigured_pane import UnconfiguredPane
 
 # Below either size the screen shows one pane at a time plus a one-line summary of the rest.
@@ -40,7 +42,7 @@ COMPACT_HEIGHT = 30
 # (key, pane id, short name, hint shown while the pane's backend is not built or configured)
 PANES = (
     ("1", "health", "Health", ""),
-    ("2", "traffic", "Traffic", "Prometheus request / error / latency metrics"),
+    ("2", "traffic", "Traffic", "set prometheus_url (or PROMETHEUS_URL), or [env.NAME.traffic] scrape targets"),
     ("3", "cache", "Cache", "Redis hit ratio, memory, evictions"),
     ("4", "queues", "Queues", "RabbitMQ, BullMQ and Redis-list depths"),
     ("5", "dlq", "DLQ", "dead-letter queues: browse, replay, purge"),
@@ -99,7 +101,7 @@ class OpsConsoleApp(App[int]):
         super().__init__()
         self.settings = settings
         self.clock = clock
-        self.board = Board(history=settings.history)
+        self.board = Board(history=settings.history, traffic=settings.traffic)
         self._sources = list(sources)
         self._initial = list(readings)
         self._collect = collect
@@ -120,7 +122,11 @@ class OpsConsoleApp(App[int]):
         yield SummaryBar(id="summary")
         with Container(id="panes"):
             yield HealthPane(id="health")
-            for key, pane_id, name, hint in PANES[1:6]:
+            if self.settings.traffic is not None:
+                yield TrafficPane(id="traffic")
+            else:
+                yield UnconfiguredPane("Traffic", "2", PANES[1][3], id="traffic")
+            for key, pane_id, name, hint in PANES[2:6]:
                 yield UnconfiguredPane(name, key, hint, id=pane_id)
             if self.settings.env.mongo is not None:
                 yield MongoPane(id="mongo")
@@ -169,7 +175,7 @@ class OpsConsoleApp(App[int]):
             pass  # the app is shutting down and its widgets are gone; the board still has the reading
 
     def _refresh_all(self) -> None:
-        for kind in ("health", "mongo"):
+        for kind in ("health", "mongo", "traffic"):
             self._refresh_kind(kind)
         self._refresh_summary()
 
@@ -182,6 +188,21 @@ class OpsConsoleApp(App[int]):
             pane.status = max((r.status for r in rows), key=lambda s: s.rank, default=Status.UNKNOWN)
             pane.state = self.board.pane_state("health")
             pane.now = now
+        elif kind == "traffic":
+            traffic_panes = self.main_screen.query(TrafficPane)
+            traffic = self.board.traffic_reading()
+            if not traffic_panes or traffic is None:
+                return
+            traffic_pane = traffic_panes.first()
+            traffic_rows = self.board.traffic_rows()
+            snapshot = traffic.value if isinstance(traffic.value, TrafficSnapshot) else None
+            traffic_pane.status = self.board.status_of(traffic)
+            traffic_pane.mode = snapshot.mode if snapshot else ""
+            traffic_pane.note = snapshot.note if snapshot else ""
+            traffic_pane.histories = {r.service: self.board.traffic_history(r.service) for r in traffic_rows}
+            traffic_pane.rows = tuple(traffic_rows)
+            traffic_pane.state = self.board.pane_state("traffic")
+            traffic_pane.now = now
         elif kind == "mongo":
             panes = self.main_screen.query(MongoPane)
             readings = self.board.mongo_readings()
@@ -195,7 +216,7 @@ class OpsConsoleApp(App[int]):
             mongo_pane.now = now
 
     def _pane_status(self, pane_id: str) -> Status | None:
-        kind = {"health": "health", "mongo": "mongo"}.get(pane_id)
+        kind = {"health": "health", "mongo": "mongo", "traffic": "traffic"}.get(pane_id)
         if kind is None or not any(k == kind for k in self.board.expected.values()):
             return None
         statuses = [self.board.status_of(r) for r in self.board.readings.values() if r.kind == kind]
@@ -263,6 +284,14 @@ class OpsConsoleApp(App[int]):
         row = next((r for r in self.board.health_rows() if r.name == message.name), None)
         if row is not None:
             self.push_screen(HealthDetailScreen(row))
+
+    @on(TrafficPane.ServiceChosen)
+    def _open_service(self, message: TrafficPane.ServiceChosen) -> None:
+        self.push_screen(
+            TrafficRoutesScreen(
+                message.service, self.board.traffic_routes(message.service), self.board.traffic_history(message.service)
+            )
+        )
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

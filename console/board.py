@@ -6,8 +6,9 @@ Pure logic (no IO, no Textual) so the app, `opsconsole snapshot` and the tests j
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from console.config import TrafficConfig
 from console.model import (
     FLAP_WINDOW,
     HealthRow,
@@ -17,6 +18,10 @@ from console.model import (
     Reading,
     SourceMode,
     Status,
+    TrafficPoint,
+    TrafficRow,
+    TrafficSnapshot,
+    TrafficStats,
     count_changes,
     worst,
 )
@@ -65,11 +70,38 @@ def assess_mongo(status: MongoStatus, limits: MongoThresholds = DEFAULT_MONGO_LI
     return worst(s for s, _ in findings), [text for _, text in findings]
 
 
+DEFAULT_TRAFFIC = TrafficConfig()
+TRAFFIC_POINTS = 240  # sparkline memory per service: 20 min at 5 s
+
+
+def judge_traffic(stats: TrafficStats, limits: TrafficConfig = DEFAULT_TRAFFIC) -> tuple[Status, tuple[str, ...]]:
+    """The seeds' thresholds by default: p95 > 200 ms warning, errors > 1 % warning, > 5 % critical."""
+    findings: list[tuple[Status, str]] = []
+    if stats.error_ratio is not None:
+        if stats.error_ratio >= limits.error_crit:
+            findings.append((Status.CRIT, f"errors {stats.error_ratio:.1%}"))
+        elif stats.error_ratio >= limits.error_warn:
+            findings.append((Status.WARN, f"errors {stats.error_ratio:.1%}"))
+    if stats.p95 is not None:
+        p95_ms = stats.p95 * 1000
+        if p95_ms >= limits.p95_crit_ms:
+            findings.append((Status.CRIT, f"p95 {p95_ms:.0f} ms"))
+        elif p95_ms >= limits.p95_warn_ms:
+            findings.append((Status.WARN, f"p95 {p95_ms:.0f} ms"))
+    return worst(s for s, _ in findings), tuple(text for _, text in findings)
+
+
+def _worst_first(rows: list[TrafficRow]) -> list[TrafficRow]:
+    return sorted(rows, key=lambda r: (-r.status.rank, -(r.stats.rps or 0.0), r.service, r.route or ""))
+
+
 class Board:
     """Accumulates readings; everything the panes render is derived from here."""
 
-    def __init__(self, history: int = 30):
+    def __init__(self, history: int = 30, traffic: TrafficConfig | None = None):
         self.history_size = history
+        self.traffic_limits = traffic or DEFAULT_TRAFFIC
+        self._traffic_history: dict[str, deque[TrafficPoint]] = {}
         self.readings: dict[str, Reading] = {}
         self._history: dict[str, deque[Status]] = {}
         self.expected: dict[str, str] = {}  # source name → kind, so "waiting" panes know what is coming
@@ -83,6 +115,44 @@ class Board:
         if reading.kind == "health":
             status = self._health_status(reading)
             self._history.setdefault(reading.source, deque(maxlen=self.history_size)).append(status)
+        elif reading.kind == "traffic" and reading.error is None and isinstance(reading.value, TrafficSnapshot):
+            self._extend_traffic_history(reading)
+
+    def _extend_traffic_history(self, reading: Reading) -> None:
+        snapshot: TrafficSnapshot = reading.value
+        for service, points in snapshot.backfill.items():
+            self._traffic_history[service] = deque(points, maxlen=TRAFFIC_POINTS)
+        for row in snapshot.services:
+            history = self._traffic_history.setdefault(row.service, deque(maxlen=TRAFFIC_POINTS))
+            if history and history[-1].at >= reading.at:
+                continue  # the backfill already ends at this instant
+            history.append(TrafficPoint(reading.at, row.stats.rps, row.stats.error_ratio, row.stats.p95))
+
+    def traffic_reading(self) -> Reading | None:
+        return next((r for r in self.readings.values() if r.kind == "traffic"), None)
+
+    def _judged(self, rows: tuple[TrafficRow, ...]) -> list[TrafficRow]:
+        result = []
+        for row in rows:
+            status, reasons = judge_traffic(row.stats, self.traffic_limits)
+            result.append(replace(row, status=status, reasons=reasons))
+        return _worst_first(result)
+
+    def traffic_rows(self) -> list[TrafficRow]:
+        """Per-service rows judged against the thresholds, worst first."""
+        reading = self.traffic_reading()
+        if reading is None or not isinstance(reading.value, TrafficSnapshot):
+            return []
+        return self._judged(reading.value.services)
+
+    def traffic_routes(self, service: str) -> list[TrafficRow]:
+        reading = self.traffic_reading()
+        if reading is None or not isinstance(reading.value, TrafficSnapshot):
+            return []
+        return self._judged(tuple(r for r in reading.value.routes if r.service == service))
+
+    def traffic_history(self, service: str) -> tuple[TrafficPoint, ...]:
+        return tuple(self._traffic_history.get(service, ()))
 
     @staticmethod
     def _health_status(reading: Reading) -> Status:
@@ -131,6 +201,8 @@ class Board:
             return Status.CRIT  # the backend itself is down or failing, whatever we knew before
         if reading.kind == "mongo" and isinstance(reading.value, MongoStatus):
             return assess_mongo(reading.value)[0]
+        if reading.kind == "traffic" and isinstance(reading.value, TrafficSnapshot):
+            return worst((r.status for r in self._judged(reading.value.services)), default=Status.OK)
         return Status.UNKNOWN
 
     def overall(self) -> Status:

@@ -127,6 +127,13 @@ class Settings:
     def env_name(self) -> str:
         return self.env.name
 
+    @property
+    def traffic(self) -> TrafficConfig | None:
+        """Traffic is on when Prometheus is configured or there are /metrics targets to scrape."""
+        if self.env.traffic is not None:
+            return self.env.traffic
+        return TrafficConfig(interval=max(self.refresh, 5.0)) if self.env.prometheus is not None else None
+
 
 def default_config_path(environ: Mapping[str, str]) -> Path:
     base = environ.get("XDG_CONFIG_HOME") or str(Path(environ.get("HOME", "~")).expanduser() / ".config")

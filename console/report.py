@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from console.board import Board, assess_mongo
 from console.config import Settings
-from console.model import MongoStatus, Reading
+from console.model import MongoStatus, Reading, TrafficSnapshot
 
 SCHEMA = "opsconsole.snapshot/1"
 
@@ -43,6 +44,11 @@ def reading_json(board: Board, reading: Reading) -> dict[str, Any]:
     }
     if isinstance(reading.value, MongoStatus):
         entry["findings"] = assess_mongo(reading.value)[1]
+    if isinstance(reading.value, TrafficSnapshot):
+        # Rows as the pane shows them: judged against the thresholds, worst first.
+        services = board.traffic_rows()
+        routes = [row for service in services for row in board.traffic_routes(service.service)]
+        entry["data"] = to_jsonable(replace(reading.value, services=tuple(services), routes=tuple(routes)))
     return entry
 
 

@@ -12,7 +12,7 @@ from console.sources import build_sources
 
 
 async def run_snapshot(settings: Settings, clock: Clock = utc_now) -> dict[str, Any]:
-    board = Board(history=settings.history)
+    board = Board(history=settings.history, traffic=settings.traffic)
     collector = Collector(build_sources(settings), board.apply, clock=clock)
     try:
         await collector.collect_once()
@@ -40,6 +40,10 @@ def _summary(entry: dict[str, Any]) -> str:
     if entry["kind"] == "health":
         probes = data.get("probes", [])
         return "; ".join(f"{p['probe']} {p['status']} {p['message']}" for p in probes)
+    if entry["kind"] == "traffic":
+        rows = data.get("services", [])
+        worst = ", ".join(f"{r['service']} {'; '.join(r['reasons'])}" for r in rows if r["reasons"])
+        return f"{data.get('mode')}: {len(rows)} services" + (f"; {worst}" if worst else ", all within thresholds")
     if entry["kind"] == "mongo":
         findings = ", ".join(entry.get("findings", [])) or "healthy"
         return f"ping {data.get('ping_ms', 0):.1f} ms, {findings}"

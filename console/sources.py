@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 import httpx
 
 from console.adapters import http_health
+from console.adapters.metrics_scrape import ScrapeTraffic
 from console.adapters.mongo import MongoMonitor
-from console.collector import Source
-from console.config import HealthTargetConfig, MongoConfig, Settings
-from console.model import HealthTarget, MongoStatus
+from console.adapters.prometheus import TrafficQuery
+from console.collector import Clock, Source, utc_now
+from console.config import HealthTargetConfig, MongoConfig, PrometheusConfig, Settings, TrafficConfig
+from console.errors import SourceError
+from console.model import HealthTarget, MongoStatus, TrafficSnapshot
 
 
 @dataclass
@@ -63,7 +67,60 @@ class MongoSource:
         await self.monitor.aclose()
 
 
-def build_sources(settings: Settings) -> list[Source]:
+class TrafficSource:
+    """Traffic from Prometheus, falling back to scraping /metrics directly when Prometheus cannot be read.
+
+    The first successful Prometheus tick also carries the sparkline backfill (query_range), so the first
+    frame shows the trend. The snapshot's `mode` says which way the figures came.
+    """
+
+    kind = "traffic"
+    name = "traffic"
+
+    def __init__(
+        self, traffic: TrafficConfig, prometheus: PrometheusConfig | None, timeout: float, clock: Clock = utc_now
+    ):
+        self.interval = traffic.interval
+        self.query = TrafficQuery(prometheus, traffic) if prometheus else None
+        self.scrape = ScrapeTraffic(traffic.scrape, traffic, timeout) if traffic.scrape else None
+        # Queries of a tick run in parallel threads, each bounded by the client timeout; the backfill adds
+        # a wave, the fallback scrape one more per target.
+        prometheus_budget = 2 * prometheus.timeout if prometheus else 0.0
+        self.timeout = prometheus_budget + timeout * len(traffic.scrape) + 1.0
+        self._clock = clock
+        self._backfilled = traffic.history_minutes <= 0
+
+    async def poll(self) -> TrafficSnapshot:
+        if self.query is None:
+            return await self._scraped("")
+        try:
+            services, routes = await asyncio.to_thread(self.query.collect)
+        except SourceError as exc:
+            if self.scrape is None:
+                raise
+            return await self._scraped(f"Prometheus: {exc} — falling back to direct scrape")
+        backfill, note = {}, ""
+        if not self._backfilled:
+            try:
+                backfill = await asyncio.to_thread(self.query.backfill, self._clock(), self.interval)
+                self._backfilled = True
+            except SourceError as exc:  # live figures still count; history is retried next tick
+                note = f"history not loaded: {exc}"
+        return TrafficSnapshot("prometheus", services, routes, backfill, note)
+
+    async def _scraped(self, why: str) -> TrafficSnapshot:
+        assert self.scrape is not None
+        services, routes, note = await self.scrape.collect()
+        return TrafficSnapshot("scrape", services, routes, note=" · ".join(n for n in (why, note) if n))
+
+    async def aclose(self) -> None:
+        if self.query is not None:
+            self.query.close()
+        if self.scrape is not None:
+            await self.scrape.aclose()
+
+
+def build_sources(settings: Settings, clock: Clock = utc_now) -> list[Source]:
     """Every source the environment configures. Clients connect lazily, on first poll."""
     sources: list[Source] = []
     clients: dict[bool, httpx.AsyncClient] = {}
@@ -73,4 +130,7 @@ def build_sources(settings: Settings) -> list[Source]:
         sources.append(HealthSource(target, client, owns_client=first))
     if settings.env.mongo is not None:
         sources.append(MongoSource(settings.env.mongo))
+    traffic = settings.traffic
+    if traffic is not None and (settings.env.prometheus is not None or traffic.scrape):
+        sources.append(TrafficSource(traffic, settings.env.prometheus, settings.timeout, clock))
     return sources

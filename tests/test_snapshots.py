@@ -48,6 +48,27 @@ class TestMongoPane:
         assert snap_compare(make_scene_app(scene), terminal_size=size, run_before=show_mongo)
 
 
+class TestTrafficPane:
+    """The Traffic pane: steady traffic, latency spike with error burst, no data, Prometheus unreachable, stale."""
+
+    @SIZES
+    @pytest.mark.parametrize("scene", ["all-ok", "degraded", "no-traffic", "unreachable", "stale"])
+    def test_scene(self, snap_compare, scene, size):
+        async def show_traffic(pilot):
+            await pilot.press("2")
+            await pilot.pause()
+
+        assert snap_compare(make_scene_app(scene), terminal_size=size, run_before=show_traffic)
+
+    @SIZES
+    def test_routes_of_the_worst_service(self, snap_compare, size):
+        async def open_routes(pilot):
+            await pilot.press("2", "enter")
+            await pilot.pause()
+
+        assert snap_compare(make_scene_app("degraded"), terminal_size=size, run_before=open_routes)
+
+
 class TestScreens:
     """Help and the paused banner."""
 

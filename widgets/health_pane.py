@@ -84,6 +84,8 @@ class HealthPane(Pane):
         yield table
 
     def on_resize(self) -> None:
+        # Auto-width columns only ever grow: start from an empty table so DETAIL fits the new width.
+        self.query_one(DataTable).clear()
         self.watch_rows(self.rows)
 
     @property

@@ -55,11 +55,11 @@ def render_mongo(status: MongoStatus, verdict: Status, findings: tuple[str, ...]
         ops.append("rates after the next poll", style="dim")
     lines.append(ops)
     if status.replica_set:
-        members = Table.grid(padding=(0, 1))
-        members.add_column(width=1)
-        members.add_column(min_width=9, no_wrap=True)
+        members = Table.grid(padding=(0, 1), expand=True)
+        members.add_column(width=1, no_wrap=True)
+        members.add_column(width=10, no_wrap=True)
         members.add_column(overflow="ellipsis", no_wrap=True, ratio=1)
-        members.add_column(justify="right", no_wrap=True)
+        members.add_column(width=8, justify="right", no_wrap=True)
         for member in status.members:
             healthy = Status.OK if member.healthy else Status.CRIT
             lag = "" if member.lag_seconds is None else f"lag {member.lag_seconds:.0f}s"

@@ -62,3 +62,56 @@ def duration(seconds: float | None) -> str:
     if minutes:
         return f"{minutes}m{secs:02d}s"
     return f"{secs}s"
+
+
+SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
+
+
+def spark(
+    values: list[float | None], width: int, style: str = "", floor: float | None = None, ceiling_at_least: float = 0.0
+) -> Text:
+    """The last `width` values as block characters scaled between their min and max (or `floor` and at
+    least `ceiling_at_least`, so e.g. a 0.05 % error rate does not fill the cell); None shows as a gap."""
+    recent = values[-width:]
+    present = [v for v in recent if v is not None]
+    low, high = (min(present), max(present)) if present else (0.0, 0.0)
+    if floor is not None:
+        low = floor
+    high = max(high, ceiling_at_least)
+    # A near-flat series is drawn flat at mid height, so noise is not magnified into a jagged line.
+    flat = high - low <= 0.1 * abs(high)
+    text = Text(" " * (width - len(recent)))
+    top = len(SPARK_BLOCKS) - 1
+    for value in recent:
+        if value is None:
+            text.append(" ")
+        elif flat:
+            text.append(SPARK_BLOCKS[0 if high == 0 else 3], style=style)
+        else:
+            text.append(SPARK_BLOCKS[min(top, int((value - low) / (high - low) * top + 0.5))], style=style)
+    return text
+
+
+def rate(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value >= 10_000:
+        return f"{value / 1000:.0f}k"
+    if value >= 100:
+        return f"{value:.0f}"
+    return f"{value:.1f}"
+
+
+def percent(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value == 0:
+        return "0%"
+    if value < 0.001:
+        return "<0.1%"
+    return f"{value:.1%}" if value < 0.1 else f"{value:.0%}"
+
+
+def seconds_ms(value: float | None) -> str:
+    """A latency given in seconds, shown in ms / s."""
+    return millis(None if value is None else value * 1000)

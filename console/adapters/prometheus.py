@@ -8,9 +8,11 @@ policy blocks for ~6 s when Prometheus is down, which would hide the outage behi
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import requests
@@ -97,6 +99,8 @@ class TrafficQuery:
 
     def __post_init__(self) -> None:
         self._client = connect(self.prometheus)
+        # Queries of one tick run side by side, so a tick costs about one timeout at worst, not ten.
+        self._pool = ThreadPoolExecutor(max_workers=5, thread_name_prefix="promql")
         self._secrets = tuple(
             s for s in (self.prometheus.token, self.prometheus.password, url_password(self.prometheus.url)) if s
         )
@@ -114,8 +118,17 @@ class TrafficQuery:
         )
 
     def _query(self, promql: str) -> Any:
+        return self._translated(lambda: self._client.custom_query(promql))
+
+    def _query_range(self, promql: str, start: datetime, end: datetime, step: str) -> Any:
+        return self._translated(
+            lambda: self._client.custom_query_range(promql, start_time=start, end_time=end, step=step)
+        )
+
+    def _translated(self, call: Callable[[], Any]) -> Any:
+        """Run one request, turning requests / client exceptions into the console's error tree."""
         try:
-            return self._client.custom_query(promql)
+            return call()
         except requests.exceptions.Timeout:
             raise SourceTimeout(f"Prometheus timeout after {self.prometheus.timeout:g}s") from None
         except requests.exceptions.SSLError as exc:
@@ -128,25 +141,19 @@ class TrafficQuery:
         except (requests.exceptions.RequestException, ValueError, KeyError, TypeError) as exc:
             raise BadResponse(f"Prometheus answer unusable: {self._safe(exc)}") from None
 
-    def _query_range(self, promql: str, start: datetime, end: datetime, step: str) -> Any:
-        try:
-            return self._client.custom_query_range(promql, start_time=start, end_time=end, step=step)
-        except requests.exceptions.Timeout:
-            raise SourceTimeout(f"Prometheus timeout after {self.prometheus.timeout:g}s") from None
-        except requests.exceptions.ConnectionError:
-            raise SourceUnavailable("Prometheus cannot connect") from None
-        except PrometheusApiClientException as exc:
-            raise BadResponse(f"Prometheus error: {self._safe(exc)}") from None
-        except (requests.exceptions.RequestException, ValueError, KeyError, TypeError) as exc:
-            raise BadResponse(f"Prometheus answer unusable: {self._safe(exc)}") from None
-
     def _safe(self, exc: BaseException) -> str:
         return clean(redact_text(str(exc), self._secrets), 160)
 
+    def _parallel(self, calls: dict[str, Callable[[], Any]]) -> dict[str, Any]:
+        futures = {name: self._pool.submit(call) for name, call in calls.items()}
+        return {name: future.result() for name, future in futures.items()}
+
     def _level(self, by: tuple[str, ...]) -> dict[tuple[str, ...], TrafficStats]:
-        rate = vector_by(self._query(self.promql("rate", by)), by)
-        errors = vector_by(self._query(self.promql("errors", by)), by)
-        quantiles = {name: vector_by(self._query(self.promql(name, by, q)), by) for name, q in QUANTILES.items()}
+        kinds: dict[str, float | None] = {"rate": None, "errors": None, **QUANTILES}
+        raw = self._parallel({k: partial(self._query, self.promql(k, by, q)) for k, q in kinds.items()})
+        rate = vector_by(raw["rate"], by)
+        errors = vector_by(raw["errors"], by)
+        quantiles = {name: vector_by(raw[name], by) for name in QUANTILES}
         keys = set(rate) | set(quantiles["p95"])
         return {
             key: TrafficStats(
@@ -176,9 +183,11 @@ class TrafficQuery:
             return {}
         start, step = now - timedelta(minutes=minutes), f"{max(1, int(step_seconds))}s"
         by = (self.traffic.service_label,)
-        rate = matrix_by(self._query_range(self.promql("rate", by), start, now, step), by[0])
-        errors = matrix_by(self._query_range(self.promql("errors", by), start, now, step), by[0])
-        p95 = matrix_by(self._query_range(self.promql("p95", by, 0.95), start, now, step), by[0])
+        kinds: dict[str, float | None] = {"rate": None, "errors": None, "p95": 0.95}
+        raw = self._parallel(
+            {k: partial(self._query_range, self.promql(k, by, q), start, now, step) for k, q in kinds.items()}
+        )
+        rate, errors, p95 = (matrix_by(raw[k], by[0]) for k in ("rate", "errors", "p95"))
         history: dict[str, tuple[TrafficPoint, ...]] = {}
         for service, points in rate.items():
             error_at = dict(errors.get(service, []))
@@ -189,6 +198,7 @@ class TrafficQuery:
         return history
 
     def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
         self._client._session.close()
 
 

@@ -16,11 +16,17 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 from console.adapters.http_health import health_response
+from console.adapters.http_metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from console.adapters.http_metrics import RequestMetrics
+from console.demo import prometheus as demo_prometheus
+from console.demo.traffic import ROUTES, TrafficGenerator
 from console.model import HealthCheck, Status
 
 DEFAULT_BASE_PORT = 18080
+PROMETHEUS_OFFSET = 10  # the demo's own Prometheus listens on base + 10 (18090)
 
 
 def base_port() -> int:
@@ -39,6 +45,11 @@ class DemoService:
     condition: str = "ok"  # ok | degraded | failing
     server: _QuietServer | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    metrics: RequestMetrics = field(default_factory=RequestMetrics)
+    traffic: TrafficGenerator | None = None
+
+    def current_condition(self) -> str:
+        return "stopped" if self.server is None else self.condition
 
     def checks(self, probe: str) -> list[HealthCheck]:
         if probe == "liveness":  # the process is alive even when its dependencies are not
@@ -94,11 +105,20 @@ class DemoStack:
     def start(self) -> None:
         for service in self.services.values():
             self.start_service(service.name)
+            if service.name in ROUTES and service.traffic is None:
+                service.traffic = TrafficGenerator(service.name, service.metrics, service.current_condition)
+                service.traffic.start()
         self._control = _serve(self.base, _control_handler(self))
+
+    def metrics_url(self, service: DemoService) -> str:
+        return f"http://127.0.0.1:{self.base + service.offset}/metrics"
 
     def stop(self) -> None:
         for service in self.services.values():
             self.stop_service(service.name)
+            if service.traffic is not None:
+                service.traffic.stop()
+                service.traffic = None
         if self._control is not None:
             self._control.close_everything()
 
@@ -199,6 +219,9 @@ def _service_handler(service: DemoService) -> type[BaseHTTPRequestHandler]:
 
     class Handler(_Handler):
         def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+            if self.path.split("?")[0] == "/metrics":
+                self.send(200, METRICS_CONTENT_TYPE, service.metrics.exposition())
+                return
             probe = by_path.get(self.path.split("?")[0])
             if probe is None:
                 self.send(404, "application/json", b'{"error":"not found"}')
@@ -238,9 +261,11 @@ def _control_handler(stack: DemoStack) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def serve_forever() -> None:
+def serve_forever(state_dir: Path | None = None) -> None:
     stack = DemoStack()
     stack.start()
+    targets = {s.name: f"127.0.0.1:{stack.base + s.offset}" for s in stack.services.values() if s.name in ROUTES}
+    prometheus = demo_prometheus.start(targets, stack.base + PROMETHEUS_OFFSET, state_dir or Path.cwd())
     print(f"opsconsole demo stack on 127.0.0.1:{stack.base} (control) …", flush=True)
     for entry in stack.describe():
         print(f"  {entry['name']:8} {entry['style']:6} {entry['probes']}", flush=True)
@@ -250,4 +275,7 @@ def serve_forever() -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        if prometheus is not None:
+            prometheus.terminate()
+            prometheus.wait(timeout=10)
         stack.stop()

@@ -100,7 +100,7 @@ def ctl(verb: str, service: str | None) -> int:
 
 def main(command: str, verb: str | None, service: str | None) -> int:
     if command == "serve":
-        serve_forever()
+        serve_forever(_state_dir())
         return 0
     if command == "up":
         return up()
