@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export TEXTUAL_ANIMATIONS := none
 
-.PHONY: venv lint test test-fast demo demo-stop screenshots snapshots-update clean
+.PHONY: venv system-deps lint test test-fast demo demo-stop screenshots snapshots-update clean
 
 $(STAMP): pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "opsconsole needs Python 3.11+"; exit 1; }
@@ -16,20 +16,24 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# Debian packages (prometheus) when missing; needs root or passwordless sudo, else warns.
+system-deps:
+	@bash .ci/system-deps
+
 lint: venv
 	$(BIN)/ruff check console widgets tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 # The whole suite: lint, layer contracts, unit, integration and snapshot tests.
-test: lint
+test: lint system-deps
 	$(BIN)/pytest -q -p no:cacheprovider
 
 test-fast: venv
 	$(BIN)/pytest -q -x -p no:cacheprovider
 
 # Open the console on the local demo stack (started in the background when not already running).
-demo: venv
+demo: venv system-deps
 	$(BIN)/opsconsole demo up
 	$(BIN)/opsconsole --config examples/demo.toml
 

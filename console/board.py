@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from console.config import TrafficConfig
 from console.model import (
     FLAP_WINDOW,
+    HealthFleet,
     HealthRow,
     HealthTarget,
     MongoStatus,
@@ -113,8 +114,8 @@ class Board:
         self.readings[reading.source] = reading
         self.expected.setdefault(reading.source, reading.kind)
         if reading.kind == "health":
-            status = self._health_status(reading)
-            self._history.setdefault(reading.source, deque(maxlen=self.history_size)).append(status)
+            for key, _name, status, _target in self._health_targets(reading):
+                self._history.setdefault(key, deque(maxlen=self.history_size)).append(status)
         elif reading.kind == "traffic" and reading.error is None and isinstance(reading.value, TrafficSnapshot):
             self._extend_traffic_history(reading)
 
@@ -155,25 +156,36 @@ class Board:
         return tuple(self._traffic_history.get(service, ()))
 
     @staticmethod
-    def _health_status(reading: Reading) -> Status:
-        if reading.error is not None or not isinstance(reading.value, HealthTarget):
-            return Status.UNKNOWN
-        return reading.value.status
+    def _health_targets(reading: Reading) -> list[tuple[str, str, Status, HealthTarget | None]]:
+        """(history key, row name, status, target) for every target a health reading covers.
+
+        A plain target is one row; a Prometheus fleet reading is one row per series. A failed poll makes
+        every known target UNKNOWN (the last good value stays visible, marked stale).
+        """
+        base = reading.source.removeprefix("health:")
+        value = reading.value
+        failed = reading.error is not None
+        if isinstance(value, HealthFleet):
+            return [
+                (f"{reading.source}#{t.name}", f"{base}/{t.name}", Status.UNKNOWN if failed else t.status, t)
+                for t in value.targets
+            ]
+        target = value if isinstance(value, HealthTarget) else None
+        status = target.status if (target is not None and not failed) else Status.UNKNOWN
+        return [(reading.source, base, status, target)]
 
     def health_rows(self) -> list[HealthRow]:
         """Worst first, then by name."""
         rows = []
-        for name, reading in self.readings.items():
+        for reading in self.readings.values():
             if reading.kind != "health":
                 continue
-            history = tuple(self._history.get(name, ()))
-            recent = list(history[-FLAP_WINDOW:])
-            flapping = count_changes(recent) >= FLAP_CHANGES
-            status = self._health_status(reading)
-            if flapping and status is Status.OK:
-                status = Status.WARN
-            target = reading.value if isinstance(reading.value, HealthTarget) else None
-            rows.append(HealthRow(name.removeprefix("health:"), status, target, history, flapping, reading))
+            for key, name, status, target in self._health_targets(reading):
+                history = tuple(self._history.get(key, ()))
+                flapping = count_changes(list(history[-FLAP_WINDOW:])) >= FLAP_CHANGES
+                if flapping and status is Status.OK:
+                    status = Status.WARN
+                rows.append(HealthRow(name, status, target, history, flapping, reading))
         rows.sort(key=lambda r: (-r.status.rank, r.name))
         return rows
 
@@ -196,7 +208,7 @@ class Board:
         """The verdict of any reading, as `snapshot` exit codes and summaries use it."""
         if reading.kind == "health":
             rows = [r for r in self.health_rows() if r.reading.source == reading.source]
-            return rows[0].status if rows else Status.UNKNOWN
+            return worst((r.status for r in rows), default=Status.UNKNOWN)
         if reading.error is not None:
             return Status.CRIT  # the backend itself is down or failing, whatever we knew before
         if reading.kind == "mongo" and isinstance(reading.value, MongoStatus):

@@ -101,6 +101,16 @@ class TrafficConfig:
 
 
 @dataclass(frozen=True)
+class FleetConfig:
+    """Health targets judged by Prometheus: one row per series of `query`."""
+
+    name: str
+    query: str = "up"
+    labels: tuple[str, ...] = ("job", "instance")  # what names a row
+    interval: float = 10.0
+
+
+@dataclass(frozen=True)
 class Environment:
     name: str
     label: str = ""
@@ -112,6 +122,7 @@ class Environment:
     prometheus_url: str | None = None
     prometheus: PrometheusConfig | None = None
     traffic: TrafficConfig | None = None
+    fleet: tuple[FleetConfig, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -253,7 +264,9 @@ _ENV_KEYS = {
     "prometheus_url",
     "prometheus",
     "traffic",
+    "fleet",
 }
+_FLEET_KEYS = {"name", "query", "labels", "interval"}
 _PROMETHEUS_KEYS = {"url", "token", "username", "password", "ca_file", "verify_tls", "timeout"}
 _TRAFFIC_KEYS = {
     "interval",
@@ -373,7 +386,39 @@ def _parse_env(check: _Checker, env_name: str, raw: Any, options: Mapping[str, A
         prometheus_url=check.url(table, "prometheus_url", prefix, HTTP),
         prometheus=_parse_prometheus(check, prefix, table, options),
         traffic=_parse_traffic(check, prefix, table, options),
+        fleet=_parse_fleet(check, prefix, table, options),
     )
+
+
+def _parse_fleet(
+    check: _Checker, prefix: str, env: Mapping[str, Any], options: Mapping[str, Any]
+) -> tuple[FleetConfig, ...]:
+    raw = env.get("fleet", [])
+    if not isinstance(raw, list):
+        check.fail(f"{prefix}.fleet", "expected an array of tables ([[env.NAME.fleet]])")
+        return ()
+    if raw and "prometheus" not in env and "prometheus_url" not in env:
+        check.fail(f"{prefix}.fleet", "needs Prometheus: set prometheus_url or [env.NAME.prometheus]")
+    result = []
+    for index, item in enumerate(raw):
+        key = f"{prefix}.fleet[{index}]"
+        if not isinstance(item, dict):
+            check.fail(key, f"expected a table, got {_kind(item)}")
+            continue
+        check.known(item, key, _FLEET_KEYS)
+        labels = item.get("labels", ["job", "instance"])
+        if not isinstance(labels, list) or not labels or not all(isinstance(v, str) and v for v in labels):
+            check.fail(f"{key}.labels", "expected a non-empty array of label names")
+            labels = ["job", "instance"]
+        result.append(
+            FleetConfig(
+                name=check.string(item, "name", key, required=True) or f"fleet-{index}",
+                query=check.string(item, "query", key) or "up",
+                labels=tuple(labels),
+                interval=check.number(item, "interval", key, max(options["refresh"], 10.0), minimum=0.2),
+            )
+        )
+    return tuple(result)
 
 
 def _parse_prometheus(

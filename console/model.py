@@ -132,6 +132,14 @@ class HealthTarget:
         return max(values) if values else None
 
 
+@dataclass(frozen=True)
+class HealthFleet:
+    """Many targets judged by Prometheus (`up`, blackbox `probe_success`) from one query."""
+
+    query: str
+    targets: tuple[HealthTarget, ...]
+
+
 # --- MongoDB -------------------------------------------------------------------------------------------
 
 

@@ -37,6 +37,11 @@ def render_text(document: dict[str, Any]) -> str:
 
 def _summary(entry: dict[str, Any]) -> str:
     data = entry.get("data") or {}
+    if entry["kind"] == "health" and "targets" in data:  # a Prometheus fleet
+        down = [t["name"] for t in data["targets"] if any(p["status"] != "ok" for p in t["probes"])]
+        return f"{len(data['targets'])} targets from {data['query']!r}" + (
+            f"; not ok: {', '.join(down)}" if down else ""
+        )
     if entry["kind"] == "health":
         probes = data.get("probes", [])
         return "; ".join(f"{p['probe']} {p['status']} {p['message']}" for p in probes)

@@ -10,11 +10,18 @@ import httpx
 from console.adapters import http_health
 from console.adapters.metrics_scrape import ScrapeTraffic
 from console.adapters.mongo import MongoMonitor
-from console.adapters.prometheus import TrafficQuery
+from console.adapters.prometheus import FleetQuery, TrafficQuery
 from console.collector import Clock, Source, utc_now
-from console.config import HealthTargetConfig, MongoConfig, PrometheusConfig, Settings, TrafficConfig
+from console.config import (
+    FleetConfig,
+    HealthTargetConfig,
+    MongoConfig,
+    PrometheusConfig,
+    Settings,
+    TrafficConfig,
+)
 from console.errors import SourceError
-from console.model import HealthTarget, MongoStatus, TrafficSnapshot
+from console.model import HealthFleet, HealthTarget, MongoStatus, TrafficSnapshot
 
 
 @dataclass
@@ -120,6 +127,24 @@ class TrafficSource:
             await self.scrape.aclose()
 
 
+class FleetSource:
+    """Health rows for every series of an `up` / `probe_success` query: hundreds of endpoints, one request."""
+
+    kind = "health"
+
+    def __init__(self, fleet: FleetConfig, prometheus: PrometheusConfig):
+        self.name = f"health:{fleet.name}"
+        self.interval = fleet.interval
+        self.timeout = prometheus.timeout + 1.0
+        self.query = FleetQuery(prometheus, fleet.query, fleet.labels)
+
+    async def poll(self) -> HealthFleet:
+        return await asyncio.to_thread(self.query.collect)
+
+    async def aclose(self) -> None:
+        self.query.close()
+
+
 def build_sources(settings: Settings, clock: Clock = utc_now) -> list[Source]:
     """Every source the environment configures. Clients connect lazily, on first poll."""
     sources: list[Source] = []
@@ -130,6 +155,8 @@ def build_sources(settings: Settings, clock: Clock = utc_now) -> list[Source]:
         sources.append(HealthSource(target, client, owns_client=first))
     if settings.env.mongo is not None:
         sources.append(MongoSource(settings.env.mongo))
+    if settings.env.prometheus is not None:
+        sources.extend(FleetSource(fleet, settings.env.prometheus) for fleet in settings.env.fleet)
     traffic = settings.traffic
     if traffic is not None and (settings.env.prometheus is not None or traffic.scrape):
         sources.append(TrafficSource(traffic, settings.env.prometheus, settings.timeout, clock))

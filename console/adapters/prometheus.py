@@ -21,7 +21,7 @@ from urllib3.util.retry import Retry
 
 from console.config import PrometheusConfig, TrafficConfig
 from console.errors import BadResponse, SourceTimeout, SourceUnavailable
-from console.model import TrafficPoint, TrafficRow, TrafficStats
+from console.model import HealthFleet, HealthTarget, ProbeResult, Status, TrafficPoint, TrafficRow, TrafficStats
 from console.sanitize import clean
 from console.secrets import redact_text, url_password
 
@@ -200,6 +200,43 @@ class TrafficQuery:
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._client._session.close()
+
+
+class FleetQuery:
+    """Health of many endpoints from one Prometheus query: `up` or blackbox `probe_success` (1 up, 0 down)."""
+
+    def __init__(self, prometheus: PrometheusConfig, query: str, name_labels: tuple[str, ...]):
+        self.query = query
+        self.name_labels = name_labels
+        self._traffic = TrafficQuery(prometheus, TrafficConfig())
+
+    def collect(self) -> HealthFleet:
+        result = self._traffic._query(self.query)
+        if not isinstance(result, list):
+            raise BadResponse("Prometheus answered with something that is not a vector")
+        targets = []
+        for entry in result[:SERIES_CAP]:
+            if not isinstance(entry, dict) or not isinstance(entry.get("metric"), dict):
+                continue
+            metric = entry["metric"]
+            name = "/".join(clean(metric.get(label, "?"), 60) for label in self.name_labels)
+            sample = entry.get("value")
+            value = _float(sample[1]) if isinstance(sample, list) and len(sample) == 2 else None
+            status = Status.UNKNOWN if value is None else (Status.OK if value >= 1 else Status.CRIT)
+            shown = "?" if value is None else f"{value:g}"
+            detail = clean(metric.get("__name__", "value"), 40) + f" = {shown}"
+            probe = ProbeResult(
+                "prometheus",
+                clean(metric.get("instance", ""), 120),
+                status,
+                "prometheus",
+                message="down" if status is Status.CRIT else detail,
+            )
+            targets.append(HealthTarget(name, (probe,)))
+        return HealthFleet(self.query, tuple(sorted(targets, key=lambda t: t.name)))
+
+    def close(self) -> None:
+        self._traffic.close()
 
 
 def histogram_quantile(q: float, buckets: Mapping[float, float]) -> float | None:
