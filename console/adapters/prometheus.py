@@ -134,7 +134,10 @@ class TrafficQuery:
         except requests.exceptions.SSLError as exc:
             raise SourceUnavailable(f"Prometheus TLS error: {self._safe(exc)}") from None
         except requests.exceptions.ConnectionError as exc:
-            reason = "connection refused" if "refused" in str(exc).lower() else "cannot connect"
+            text = str(exc).lower()
+            if "timed out" in text:  # with retries off, urllib3 reports a read timeout as a connection error
+                raise SourceTimeout(f"Prometheus timeout after {self.prometheus.timeout:g}s") from None
+            reason = "connection refused" if "refused" in text else "cannot connect"
             raise SourceUnavailable(f"Prometheus {reason}") from None
         except PrometheusApiClientException as exc:
             raise BadResponse(f"Prometheus error: {self._safe(exc)}") from None
