@@ -20,13 +20,18 @@ from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
-from console.board import Board, assess_mongo
+from console.actions import CacheInvalidation, WriteMode
+from console.audit import AuditLog
+from console.board import Board, assess_cache, assess_mongo
 from console.collector import Clock, Collector, Source, utc_now
 from console.config import Settings
-from console.model import Reading, Status, TrafficSnapshot
+from console.model import CacheStatus, Reading, Status, TrafficSnapshot
 from console.screens.health_detail import HealthDetailScreen
 from console.screens.help import HelpScreen
+from console.screens.invalidate import InvalidateScreen
 from console.screens.traffic_routes import TrafficRoutesScreen
+from console.screens.write_mode import WriteModeScreen
+from widgets.cache_pane import CachePane, CacheView
 from widgets.env_banner import EnvBanner
 from widgets.health_pane import HealthPane
 from widgets.mongo_pane import MongoPane
@@ -43,7 +48,7 @@ COMPACT_HEIGHT = 30
 PANES = (
     ("1", "health", "Health", ""),
     ("2", "traffic", "Traffic", "set prometheus_url (or PROMETHEUS_URL), or [env.NAME.traffic] scrape targets"),
-    ("3", "cache", "Cache", "Redis hit ratio, memory, evictions"),
+    ("3", "cache", "Cache", "set redis_url (or REDIS_URL), or [[env.NAME.redis]] instances"),
     ("4", "queues", "Queues", "RabbitMQ, BullMQ and Redis-list depths"),
     ("5", "dlq", "DLQ", "dead-letter queues: browse, replay, purge"),
     ("6", "breakers", "Breakers", "circuit-breaker states"),
@@ -87,6 +92,7 @@ class OpsConsoleApp(App[int]):
         Binding("r", "refresh", "Refresh"),
         Binding("p", "toggle_pause", "Pause"),
         Binding("question_mark", "help", "Keys"),
+        Binding("w", "toggle_write", "Write mode"),
         *(Binding(key, f"show_pane('{pane_id}')", name, show=False) for key, pane_id, name, _ in PANES),
     ]
 
@@ -101,12 +107,14 @@ class OpsConsoleApp(App[int]):
         super().__init__()
         self.settings = settings
         self.clock = clock
-        self.board = Board(history=settings.history, traffic=settings.traffic)
+        self.board = Board(history=settings.history, traffic=settings.traffic, cache=settings.env.cache)
         self._sources = list(sources)
         self._initial = list(readings)
         self._collect = collect
         self.collector: Collector | None = None
         self._active = "health"
+        self.write = WriteMode()
+        self.audit = AuditLog(settings.audit_log)
         for source in self._sources:
             self.board.expect(source.name, source.kind)
 
@@ -126,7 +134,11 @@ class OpsConsoleApp(App[int]):
                 yield TrafficPane(id="traffic")
             else:
                 yield UnconfiguredPane("Traffic", "2", PANES[1][3], id="traffic")
-            for key, pane_id, name, hint in PANES[2:6]:
+            if self.settings.redis_instances:
+                yield CachePane(id="cache")
+            else:
+                yield UnconfiguredPane("Cache", "3", PANES[2][3], id="cache")
+            for key, pane_id, name, hint in PANES[3:6]:
                 yield UnconfiguredPane(name, key, hint, id=pane_id)
             if self.settings.env.mongo is not None:
                 yield MongoPane(id="mongo")
@@ -175,7 +187,7 @@ class OpsConsoleApp(App[int]):
             pass  # the app is shutting down and its widgets are gone; the board still has the reading
 
     def _refresh_all(self) -> None:
-        for kind in ("health", "mongo", "traffic"):
+        for kind in ("health", "mongo", "traffic", "cache"):
             self._refresh_kind(kind)
         self._refresh_summary()
 
@@ -203,6 +215,30 @@ class OpsConsoleApp(App[int]):
             traffic_pane.rows = tuple(traffic_rows)
             traffic_pane.state = self.board.pane_state("traffic")
             traffic_pane.now = now
+        elif kind == "cache":
+            cache_panes = self.main_screen.query(CachePane)
+            readings = self.board.cache_readings()
+            if not cache_panes or not readings:
+                return
+            views = []
+            for reading in readings:
+                status = self.board.status_of(reading)
+                findings: tuple[str, ...] = ()
+                history: dict[str, tuple[float | None, ...]] = {}
+                if isinstance(reading.value, CacheStatus):
+                    findings = tuple(assess_cache(reading.value, self.settings.env.cache)[1])
+                    history = {
+                        n.name: self.board.namespace_history(reading.value.instance, n.name)
+                        for n in reading.value.namespaces
+                    }
+                elif reading.error:
+                    findings = (f"{reading.source.removeprefix('cache:')}: {reading.error}",)
+                views.append(CacheView(reading, status, findings, history))
+            cache_pane = cache_panes.first()
+            cache_pane.status = max((v.status for v in views), key=lambda s: s.rank)
+            cache_pane.views = tuple(sorted(views, key=lambda v: -v.status.rank))
+            cache_pane.state = self.board.pane_state("cache")
+            cache_pane.now = now
         elif kind == "mongo":
             panes = self.main_screen.query(MongoPane)
             readings = self.board.mongo_readings()
@@ -216,7 +252,7 @@ class OpsConsoleApp(App[int]):
             mongo_pane.now = now
 
     def _pane_status(self, pane_id: str) -> Status | None:
-        kind = {"health": "health", "mongo": "mongo", "traffic": "traffic"}.get(pane_id)
+        kind = {"health": "health", "mongo": "mongo", "traffic": "traffic", "cache": "cache"}.get(pane_id)
         if kind is None or not any(k == kind for k in self.board.expected.values()):
             return None
         statuses = [self.board.status_of(r) for r in self.board.readings.values() if r.kind == kind]
@@ -240,7 +276,12 @@ class OpsConsoleApp(App[int]):
             return
         for pane in self.main_screen.query(Pane):
             pane.now = now
-        self.main_screen.query_one(EnvBanner).clock = now.strftime("%H:%M UTC")
+        banner = self.main_screen.query_one(EnvBanner)
+        banner.clock = now.strftime("%H:%M UTC")
+        if self.write.until is not None and not self.write.active():
+            self.write.disable()
+            self.notify("write mode expired: back to read-only", severity="warning")
+        banner.write_until = self.write.until.strftime("%H:%M") if self.write.active() and self.write.until else ""
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:
@@ -262,6 +303,36 @@ class OpsConsoleApp(App[int]):
         if self.collector is not None:
             (self.collector.pause if banner.paused else self.collector.resume)()
 
+    def action_toggle_write(self) -> None:
+        """Read-only by default; write mode needs a reason and expires by itself."""
+        if self.write.active():
+            self.write.disable()
+            self._tick()
+            self.notify("write mode off: read-only")
+            return
+
+        def enabled(reason: str | None) -> None:
+            if reason:
+                self.write.enable(reason, self.settings.write_minutes)
+                self._tick()
+                self.notify(f"write mode on for {self.settings.write_minutes:g} min", severity="warning")
+
+        self.push_screen(
+            WriteModeScreen(self.settings.write_minutes, self.settings.env.name, self.settings.env.protected), enabled
+        )
+
+    @on(CachePane.InvalidateRequested)
+    def _invalidate(self) -> None:
+        instances = self.settings.redis_instances
+        if not instances:
+            return
+        instance = instances[0]
+
+        def action_for(pattern: str) -> CacheInvalidation:
+            return CacheInvalidation(self.settings, instance, pattern, self.audit)
+
+        self.push_screen(InvalidateScreen(action_for, self.write, instance.name, self.settings.env.protected))
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
@@ -278,6 +349,8 @@ class OpsConsoleApp(App[int]):
         focusable = [w for w in target.query("*") if w.can_focus]
         if focusable:
             focusable[0].focus()
+        elif target.can_focus:
+            target.focus()
 
     @on(HealthPane.TargetChosen)
     def _open_target(self, message: HealthPane.TargetChosen) -> None:
@@ -298,6 +371,11 @@ class OpsConsoleApp(App[int]):
         yield SystemCommand("Refresh now", "Poll every source immediately (r)", self.action_refresh)
         yield SystemCommand("Pause / resume updates", "Stop or restart polling (p)", self.action_toggle_pause)
         yield SystemCommand("Key help", "Show every key (?)", self.action_help)
+        yield SystemCommand("Write mode", "Enable (with a reason) or disable write mode (w)", self.action_toggle_write)
+        if self.settings.redis_instances:
+            yield SystemCommand(
+                "Invalidate cache keys", "Preview, confirm and delete keys by pattern (i on Cache)", self._invalidate
+            )
         for key, pane_id, name, _ in PANES:
             yield SystemCommand(
                 f"Show {name} pane", f"Focus the {name} pane ({key})", lambda pane_id=pane_id: self._show_pane(pane_id)

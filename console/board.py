@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, replace
 
-from console.config import TrafficConfig
+from console.config import CacheConfig, TrafficConfig
 from console.model import (
     FLAP_WINDOW,
+    CacheStatus,
     HealthFleet,
     HealthRow,
     HealthTarget,
@@ -92,6 +93,26 @@ def judge_traffic(stats: TrafficStats, limits: TrafficConfig = DEFAULT_TRAFFIC) 
     return worst(s for s, _ in findings), tuple(text for _, text in findings)
 
 
+def assess_cache(status: CacheStatus, limits: CacheConfig) -> tuple[Status, list[str]]:
+    """Hit ratio below the target, memory near maxmemory, evictions, a replica cut off from its primary."""
+    findings: list[tuple[Status, str]] = []
+    if status.hit_ratio is not None and status.hit_ratio < limits.hit_warn:
+        findings.append((Status.WARN, f"hit ratio {status.hit_ratio:.0%}"))
+    share = status.memory_share
+    if share is not None and share >= 0.98:
+        findings.append((Status.CRIT, f"memory {share:.0%} of maxmemory"))
+    elif share is not None and share >= limits.memory_warn:
+        findings.append((Status.WARN, f"memory {share:.0%} of maxmemory"))
+    if status.evictions_per_second:
+        findings.append((Status.WARN, f"evicting {status.evictions_per_second:.0f}/s"))
+    if status.role == "replica" and status.link_status and status.link_status != "up":
+        findings.append((Status.CRIT, f"replica link {status.link_status}"))
+    for namespace in status.namespaces:
+        if namespace.hit_ratio is not None and namespace.hit_ratio < limits.hit_warn:
+            findings.append((Status.WARN, f"{namespace.name} hit ratio {namespace.hit_ratio:.0%}"))
+    return worst(s for s, _ in findings), [text for _, text in findings]
+
+
 def _worst_first(rows: list[TrafficRow]) -> list[TrafficRow]:
     return sorted(rows, key=lambda r: (-r.status.rank, -(r.stats.rps or 0.0), r.service, r.route or ""))
 
@@ -99,8 +120,10 @@ def _worst_first(rows: list[TrafficRow]) -> list[TrafficRow]:
 class Board:
     """Accumulates readings; everything the panes render is derived from here."""
 
-    def __init__(self, history: int = 30, traffic: TrafficConfig | None = None):
+    def __init__(self, history: int = 30, traffic: TrafficConfig | None = None, cache: CacheConfig | None = None):
         self.history_size = history
+        self.cache_limits = cache or CacheConfig()
+        self._namespace_history: dict[str, deque[float | None]] = {}
         self.traffic_limits = traffic or DEFAULT_TRAFFIC
         self._traffic_history: dict[str, deque[TrafficPoint]] = {}
         self.readings: dict[str, Reading] = {}
@@ -118,6 +141,16 @@ class Board:
                 self._history.setdefault(key, deque(maxlen=self.history_size)).append(status)
         elif reading.kind == "traffic" and reading.error is None and isinstance(reading.value, TrafficSnapshot):
             self._extend_traffic_history(reading)
+        elif reading.kind == "cache" and reading.error is None and isinstance(reading.value, CacheStatus):
+            for namespace in reading.value.namespaces:
+                key = f"{reading.value.instance}/{namespace.name}"
+                self._namespace_history.setdefault(key, deque(maxlen=TRAFFIC_POINTS)).append(namespace.hit_ratio)
+
+    def cache_readings(self) -> list[Reading]:
+        return sorted((r for r in self.readings.values() if r.kind == "cache"), key=lambda r: r.source)
+
+    def namespace_history(self, instance: str, namespace: str) -> tuple[float | None, ...]:
+        return tuple(self._namespace_history.get(f"{instance}/{namespace}", ()))
 
     def _extend_traffic_history(self, reading: Reading) -> None:
         snapshot: TrafficSnapshot = reading.value
@@ -213,6 +246,8 @@ class Board:
             return Status.CRIT  # the backend itself is down or failing, whatever we knew before
         if reading.kind == "mongo" and isinstance(reading.value, MongoStatus):
             return assess_mongo(reading.value)[0]
+        if reading.kind == "cache" and isinstance(reading.value, CacheStatus):
+            return assess_cache(reading.value, self.cache_limits)[0]
         if reading.kind == "traffic" and isinstance(reading.value, TrafficSnapshot):
             return worst((r.status for r in self._judged(reading.value.services)), default=Status.OK)
         return Status.UNKNOWN

@@ -63,6 +63,30 @@ def build_parser() -> argparse.ArgumentParser:
     _common(snap)
     snap.add_argument("--json", action="store_true", help="print the documented JSON document instead of text")
 
+    act = sub.add_parser("act", help="run an action (read-only unless --write; dry-run first; audited)")
+    act_sub = act.add_subparsers(dest="action", metavar="ACTION", required=True)
+    inv = act_sub.add_parser(
+        "cache-invalidate",
+        help="delete the keys matching a pattern (SCAN + UNLINK in throttled batches; never KEYS or FLUSHDB)",
+        description="Preview, then delete the keys matching --pattern. Without --write this is a dry-run. "
+        "Above console confirm_above keys or on a protected environment --confirm must repeat the pattern; "
+        "otherwise --yes confirms. Ctrl-C aborts between batches and reports exactly what was deleted.",
+    )
+    _common(inv)
+    inv.add_argument("--pattern", required=True, help="glob pattern, e.g. 'user:*' ('*' alone is refused)")
+    inv.add_argument("--instance", help="Redis instance name (default: the first one configured)")
+    inv.add_argument("--dry-run", action="store_true", help="only show what would be deleted")
+    inv.add_argument("--write", action="store_true", help="allow the change (needs --reason)")
+    inv.add_argument("--reason", default="", help="why (goes to the audit journal)")
+    inv.add_argument("--yes", action="store_true", help="confirm a small invalidation")
+    inv.add_argument("--confirm", metavar="PATTERN", help="typed confirmation: repeat the pattern exactly")
+
+    audit = sub.add_parser("audit", help="list the audit journal of actions, dry-runs and refusals")
+    _common(audit)
+    audit.add_argument("--last", type=int, default=20, metavar="N", help="show the last N records (default 20)")
+    audit.add_argument("--action", help="only this action")
+    audit.add_argument("--json", action="store_true", help="one JSON record per line")
+
     demo = sub.add_parser("demo", help="the local demo stack (health endpoints of every format)")
     demo_sub = demo.add_subparsers(dest="demo_command", metavar="ACTION", required=True)
     demo_sub.add_parser("serve", help="run the demo backend in the foreground")
@@ -148,6 +172,33 @@ def cmd_tui(args: argparse.Namespace) -> int:
     return app.return_code or 0
 
 
+def cmd_act(args: argparse.Namespace) -> int:
+    from console.act_cli import cache_invalidate
+
+    return asyncio.run(cache_invalidate(_settings(args), args))
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from console.audit import AuditLog
+
+    settings = _settings(args)
+    records = [r for r in AuditLog(settings.audit_log).records() if not args.action or r.get("action") == args.action]
+    for record in records[-args.last :]:
+        if args.json:
+            print(json.dumps(record, sort_keys=True))
+            continue
+        who = record.get("who", {})
+        counts = " ".join(f"{k}={v}" for k, v in record.get("counts", {}).items())
+        print(
+            f"{record.get('at', '?')[:19]} {who.get('user', '?')}@{who.get('ssh_client') or who.get('host', '?')} "
+            f"{record.get('environment')} {record.get('action')} {record.get('target')} {record.get('outcome')} "
+            f"{counts} {record.get('reason') or ''} {record.get('detail') or ''}".rstrip()
+        )
+    if not records:
+        print("no audit records")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from console.demo import control
 
@@ -164,6 +215,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_snapshot(args)
         if args.command == "demo":
             return cmd_demo(args)
+        if args.command == "act":
+            return cmd_act(args)
+        if args.command == "audit":
+            return cmd_audit(args)
         return cmd_tui(args)
     except ConfigError as error:
         _print_config_errors(error)

@@ -111,6 +111,26 @@ class FleetConfig:
 
 
 @dataclass(frozen=True)
+class RedisConfig:
+    name: str
+    url: str
+    interval: float = DEFAULT_REFRESH
+    timeout: float = DEFAULT_TIMEOUT
+    verify_tls: bool = True
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    hit_warn: float = 0.80  # the seeds' target: hit ratio above 80 %
+    memory_warn: float = 0.90  # used / maxmemory
+    stats_key: str = "opsconsole:cache:stats"
+    confirm_above: int = 1000  # more keys than this: type the pattern to confirm
+    scan_cap: int = 100_000
+    batch: int = 500
+    pause_ms: float = 5.0
+
+
+@dataclass(frozen=True)
 class Environment:
     name: str
     label: str = ""
@@ -123,6 +143,8 @@ class Environment:
     prometheus: PrometheusConfig | None = None
     traffic: TrafficConfig | None = None
     fleet: tuple[FleetConfig, ...] = ()
+    redis: tuple[RedisConfig, ...] = ()
+    cache: CacheConfig = field(default_factory=CacheConfig)
 
 
 @dataclass(frozen=True)
@@ -133,10 +155,22 @@ class Settings:
     timeout: float = DEFAULT_TIMEOUT
     history: int = 30
     path: Path | None = None
+    audit_log: Path | None = None  # default: $XDG_STATE_HOME/opsconsole/audit.jsonl
+    write_minutes: float = 15.0
 
     @property
     def env_name(self) -> str:
         return self.env.name
+
+    @property
+    def redis_instances(self) -> tuple[RedisConfig, ...]:
+        """[[env.NAME.redis]] instances plus the redis_url shorthand (named "redis")."""
+        instances = self.env.redis
+        if self.env.redis_url and not any(r.url == self.env.redis_url for r in instances):
+            instances = (
+                RedisConfig(name="redis", url=self.env.redis_url, interval=self.refresh, timeout=self.timeout),
+            ) + instances
+        return instances
 
     @property
     def traffic(self) -> TrafficConfig | None:
@@ -253,7 +287,9 @@ def url_problem(value: str, schemes: tuple[str, ...]) -> str | None:
 
 
 _TOP_KEYS = {"console", "env"}
-_CONSOLE_KEYS = {"default_env", "refresh", "timeout", "history"}
+_CONSOLE_KEYS = {"default_env", "refresh", "timeout", "history", "audit_log", "write_minutes"}
+_REDIS_KEYS = {"name", "url", "interval", "timeout", "verify_tls"}
+_CACHE_KEYS = {"hit_warn", "memory_warn", "stats_key", "confirm_above", "scan_cap", "batch", "pause_ms"}
 _ENV_KEYS = {
     "label",
     "protected",
@@ -265,6 +301,8 @@ _ENV_KEYS = {
     "prometheus",
     "traffic",
     "fleet",
+    "redis",
+    "cache",
 }
 _FLEET_KEYS = {"name", "query", "labels", "interval"}
 _PROMETHEUS_KEYS = {"url", "token", "username", "password", "ca_file", "verify_tls", "timeout"}
@@ -305,6 +343,9 @@ def parse_config(data: Mapping[str, Any], origin: str) -> tuple[dict[str, Any], 
         check.fail("console.history", f"expected a whole number from 2 to 1000, got {_kind(history)}")
         history = 30
     options["history"] = history
+    audit_log = check.string(console, "audit_log", "console")
+    options["audit_log"] = Path(audit_log).expanduser() if audit_log else None
+    options["write_minutes"] = check.number(console, "write_minutes", "console", 15.0, minimum=1)
 
     environments: dict[str, Environment] = {}
     for env_name, raw_env in check.table(data.get("env", {}), "env").items():
@@ -387,6 +428,61 @@ def _parse_env(check: _Checker, env_name: str, raw: Any, options: Mapping[str, A
         prometheus=_parse_prometheus(check, prefix, table, options),
         traffic=_parse_traffic(check, prefix, table, options),
         fleet=_parse_fleet(check, prefix, table, options),
+        redis=_parse_redis(check, prefix, table, options),
+        cache=_parse_cache(check, prefix, table),
+    )
+
+
+def _parse_redis(
+    check: _Checker, prefix: str, env: Mapping[str, Any], options: Mapping[str, Any]
+) -> tuple[RedisConfig, ...]:
+    raw = env.get("redis", [])
+    if not isinstance(raw, list):
+        check.fail(f"{prefix}.redis", "expected an array of tables ([[env.NAME.redis]])")
+        return ()
+    result, seen = [], set()
+    for index, item in enumerate(raw):
+        key = f"{prefix}.redis[{index}]"
+        if not isinstance(item, dict):
+            check.fail(key, f"expected a table, got {_kind(item)}")
+            continue
+        check.known(item, key, _REDIS_KEYS)
+        name = check.string(item, "name", key) or f"redis-{index}"
+        if name in seen:
+            check.fail(f"{key}.name", f"duplicate instance name {name!r}")
+        seen.add(name)
+        url = check.url(item, "url", key, ("redis", "rediss", "unix"), required=True)
+        if url:
+            result.append(
+                RedisConfig(
+                    name=name,
+                    url=url,
+                    interval=check.number(item, "interval", key, options["refresh"], minimum=0.2),
+                    timeout=check.number(item, "timeout", key, options["timeout"]),
+                    verify_tls=check.boolean(item, "verify_tls", key, True),
+                )
+            )
+    return tuple(result)
+
+
+def _parse_cache(check: _Checker, prefix: str, env: Mapping[str, Any]) -> CacheConfig:
+    key = f"{prefix}.cache"
+    table = check.table(env.get("cache", {}), key)
+    check.known(table, key, _CACHE_KEYS)
+    defaults = CacheConfig()
+    whole = {}
+    for name in ("confirm_above", "scan_cap", "batch"):
+        value = table.get(name, getattr(defaults, name))
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            check.fail(f"{key}.{name}", f"expected a whole number >= 1, got {_kind(value)}")
+            value = getattr(defaults, name)
+        whole[name] = value
+    return CacheConfig(
+        hit_warn=check.number(table, "hit_warn", key, defaults.hit_warn, minimum=0),
+        memory_warn=check.number(table, "memory_warn", key, defaults.memory_warn, minimum=0),
+        stats_key=check.string(table, "stats_key", key) or defaults.stats_key,
+        pause_ms=check.number(table, "pause_ms", key, defaults.pause_ms, minimum=0),
+        **whole,
     )
 
 
@@ -529,7 +625,11 @@ def apply_environment(env: Environment, environ: Mapping[str, str], origin: str 
         if problem:
             problems.append(f"{origin}: {variable}: {problem}")
             continue
-        if attribute == "mongo_uri":
+        if attribute == "redis_url":
+            updates["redis_url"] = value
+            others = tuple(r for r in env.redis if r.name != "redis")
+            updates["redis"] = (RedisConfig(name="redis", url=value, interval=DEFAULT_REFRESH),) + others
+        elif attribute == "mongo_uri":
             updates["mongo"] = replace(env.mongo, uri=value) if env.mongo else MongoConfig(uri=value)
         elif attribute == "prometheus_url":
             updates["prometheus_url"] = value
@@ -580,4 +680,6 @@ def load_settings(
         timeout=options["timeout"],
         history=options["history"],
         path=path,
+        audit_log=options.get("audit_log"),
+        write_minutes=options.get("write_minutes", 15.0),
     )

@@ -261,3 +261,67 @@ class TrafficSnapshot:
     routes: tuple[TrafficRow, ...] = ()
     backfill: dict[str, tuple[TrafficPoint, ...]] = field(default_factory=dict)
     note: str = ""
+
+
+# --- Cache ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NamespaceStats:
+    """Hits and misses of one cache namespace; `hit_ratio` is over the last tick (deltas), not lifetime."""
+
+    name: str
+    hits: float | None  # in the last tick
+    misses: float | None
+    hit_ratio: float | None
+    hits_total: float = 0.0
+    misses_total: float = 0.0
+
+
+@dataclass(frozen=True)
+class CacheStatus:
+    """One Redis instance; rates and the hit ratio come from deltas between two ticks (None on the first)."""
+
+    instance: str
+    version: str = ""
+    role: str = ""
+    used_memory: int | None = None
+    maxmemory: int | None = None  # 0 or None: no limit
+    policy: str = ""
+    hit_ratio: float | None = None
+    ops_per_second: float | None = None
+    evictions_per_second: float | None = None
+    expired_per_second: float | None = None
+    clients: int | None = None
+    blocked_clients: int | None = None
+    keys: int | None = None
+    link_status: str = ""  # replicas: up / down
+    replication_lag_bytes: int | None = None
+    namespaces: tuple[NamespaceStats, ...] = ()
+    namespace_source: str = ""  # prometheus | redis | "" (none)
+
+    @property
+    def memory_share(self) -> float | None:
+        if not self.maxmemory or self.used_memory is None:
+            return None
+        return self.used_memory / self.maxmemory
+
+
+@dataclass(frozen=True)
+class InvalidationPreview:
+    pattern: str
+    matched: int
+    capped: bool  # SCAN stopped at the cap: there may be more
+    sample: tuple[str, ...]
+    estimated_bytes: int | None
+    scanned: int
+
+
+@dataclass(frozen=True)
+class InvalidationResult:
+    pattern: str
+    deleted: int
+    scanned: int
+    batches: int
+    aborted: bool
+    seconds: float

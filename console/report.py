@@ -8,9 +8,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from console.board import Board, assess_mongo
+from console.board import Board, assess_cache, assess_mongo
 from console.config import Settings
-from console.model import MongoStatus, Reading, TrafficSnapshot
+from console.model import CacheStatus, MongoStatus, Reading, TrafficSnapshot
 
 SCHEMA = "opsconsole.snapshot/1"
 
@@ -44,6 +44,8 @@ def reading_json(board: Board, reading: Reading) -> dict[str, Any]:
     }
     if isinstance(reading.value, MongoStatus):
         entry["findings"] = assess_mongo(reading.value)[1]
+    if isinstance(reading.value, CacheStatus):
+        entry["findings"] = assess_cache(reading.value, board.cache_limits)[1]
     if isinstance(reading.value, TrafficSnapshot):
         # Rows as the pane shows them: judged against the thresholds, worst first.
         services = board.traffic_rows()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from console.board import Board
@@ -10,15 +11,34 @@ from console.config import Settings
 from console.report import snapshot_document
 from console.sources import build_sources
 
+RATE_SAMPLE = 1.0  # seconds between the two samples of sources whose figures are deltas
+
 
 async def run_snapshot(settings: Settings, clock: Clock = utc_now) -> dict[str, Any]:
-    board = Board(history=settings.history, traffic=settings.traffic)
-    collector = Collector(build_sources(settings), board.apply, clock=clock)
+    board = Board(history=settings.history, traffic=settings.traffic, cache=settings.env.cache)
+    sources = build_sources(settings)
+    collector = Collector(sources, board.apply, clock=clock)
     try:
         await collector.collect_once()
+        # Hit ratios and per-second rates are deltas: sample those sources once more, `RATE_SAMPLE` apart.
+        delta_sources = [
+            s.name
+            for s in sources
+            if s.kind in ("cache", "mongo")
+            or s.name == "traffic:scrape"
+            or (s.kind == "traffic" and _scraped(board, s.name))
+        ]
+        if delta_sources:
+            await asyncio.sleep(RATE_SAMPLE)
+            await asyncio.gather(*(collector.poll_once(name) for name in delta_sources))
     finally:
         await collector.stop()
     return snapshot_document(settings, board, clock())
+
+
+def _scraped(board: Board, name: str) -> bool:
+    reading = board.readings.get(name)
+    return reading is not None and getattr(reading.value, "mode", "") == "scrape"
 
 
 def render_text(document: dict[str, Any]) -> str:
@@ -49,6 +69,10 @@ def _summary(entry: dict[str, Any]) -> str:
         rows = data.get("services", [])
         worst = ", ".join(f"{r['service']} {'; '.join(r['reasons'])}" for r in rows if r["reasons"])
         return f"{data.get('mode')}: {len(rows)} services" + (f"; {worst}" if worst else ", all within thresholds")
+    if entry["kind"] == "cache":
+        hit = data.get("hit_ratio")
+        findings = ", ".join(entry.get("findings", [])) or "healthy"
+        return f"{data.get('role')} hit ratio {'—' if hit is None else f'{hit:.0%}'}, {findings}"
     if entry["kind"] == "mongo":
         findings = ", ".join(entry.get("findings", [])) or "healthy"
         return f"ping {data.get('ping_ms', 0):.1f} ms, {findings}"

@@ -11,17 +11,19 @@ from console.adapters import http_health
 from console.adapters.metrics_scrape import ScrapeTraffic
 from console.adapters.mongo import MongoMonitor
 from console.adapters.prometheus import FleetQuery, TrafficQuery
+from console.adapters.redis import RedisMonitor
 from console.collector import Clock, Source, utc_now
 from console.config import (
     FleetConfig,
     HealthTargetConfig,
     MongoConfig,
     PrometheusConfig,
+    RedisConfig,
     Settings,
     TrafficConfig,
 )
 from console.errors import SourceError
-from console.model import HealthFleet, HealthTarget, MongoStatus, TrafficSnapshot
+from console.model import CacheStatus, HealthFleet, HealthTarget, MongoStatus, TrafficSnapshot
 
 
 @dataclass
@@ -127,6 +129,24 @@ class TrafficSource:
             await self.scrape.aclose()
 
 
+class CacheSource:
+    """One Redis instance for the Cache pane (INFO + the namespace counters, one round trip)."""
+
+    kind = "cache"
+
+    def __init__(self, instance: RedisConfig, stats_key: str):
+        self.name = f"cache:{instance.name}"
+        self.interval = instance.interval
+        self.timeout = instance.timeout + 1.0
+        self.monitor = RedisMonitor(instance.name, instance.url, instance.timeout, instance.verify_tls, stats_key)
+
+    async def poll(self) -> CacheStatus:
+        return await self.monitor.poll()
+
+    async def aclose(self) -> None:
+        await self.monitor.aclose()
+
+
 class FleetSource:
     """Health rows for every series of an `up` / `probe_success` query: hundreds of endpoints, one request."""
 
@@ -155,6 +175,7 @@ def build_sources(settings: Settings, clock: Clock = utc_now) -> list[Source]:
         sources.append(HealthSource(target, client, owns_client=first))
     if settings.env.mongo is not None:
         sources.append(MongoSource(settings.env.mongo))
+    sources.extend(CacheSource(instance, settings.env.cache.stats_key) for instance in settings.redis_instances)
     if settings.env.prometheus is not None:
         sources.extend(FleetSource(fleet, settings.env.prometheus) for fleet in settings.env.fleet)
     traffic = settings.traffic

@@ -23,6 +23,8 @@ class EnvBanner(Static):
     """Polling is paused (`p`)."""
     clock: reactive[str] = reactive("")
     """Wall clock, minute precision so it repaints once a minute."""
+    write_until: reactive[str] = reactive("")
+    """HH:MM when write mode ends; empty while read-only."""
     overall: reactive[str] = reactive("")
     """One-phrase summary of what is wrong, e.g. '2 crit · 1 warn'."""
 
@@ -33,7 +35,13 @@ class EnvBanner(Static):
         text.append_text(safe(label, 40))
         if self.protected:
             text.append(" ⚠ PROTECTED", style="bold")
-        text.append(" │ read-only" if wide else " │ RO")
+        if self.write_until:
+            text.append(" │ ")
+            text.append(
+                f"✎ WRITE until {self.write_until}" if wide else f"✎ W→{self.write_until}", style="bold reverse"
+            )
+        else:
+            text.append(" │ read-only" if wide else " │ RO")
         if self.paused:
             text.append(" │ ")
             text.append("⏸ PAUSED", style="bold reverse")

@@ -22,11 +22,13 @@ from console.adapters.http_health import health_response
 from console.adapters.http_metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from console.adapters.http_metrics import RequestMetrics
 from console.demo import prometheus as demo_prometheus
+from console.demo.cache_traffic import CacheTraffic
 from console.demo.traffic import ROUTES, TrafficGenerator
 from console.model import HealthCheck, Status
 
 DEFAULT_BASE_PORT = 18080
 PROMETHEUS_OFFSET = 10  # the demo's own Prometheus listens on base + 10 (18090)
+DEMO_REDIS_URL = "redis://127.0.0.1:6379/15"  # the machine's Redis, a database of its own
 
 
 def base_port() -> int:
@@ -266,6 +268,8 @@ def serve_forever(state_dir: Path | None = None) -> None:
     stack.start()
     targets = {s.name: f"127.0.0.1:{stack.base + s.offset}" for s in stack.services.values() if s.name in ROUTES}
     prometheus = demo_prometheus.start(targets, stack.base + PROMETHEUS_OFFSET, state_dir or Path.cwd())
+    cache = CacheTraffic(os.environ.get("OPSCONSOLE_DEMO_REDIS", DEMO_REDIS_URL))
+    cache.start()
     print(f"opsconsole demo stack on 127.0.0.1:{stack.base} (control) …", flush=True)
     for entry in stack.describe():
         print(f"  {entry['name']:8} {entry['style']:6} {entry['probes']}", flush=True)
@@ -275,6 +279,7 @@ def serve_forever(state_dir: Path | None = None) -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        cache.stop()
         if prometheus is not None:
             prometheus.terminate()
             prometheus.wait(timeout=10)

@@ -1,0 +1,87 @@
+"""`opsconsole act …`: the same action specs the console uses, driven from a shell."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+from console.actions import CacheInvalidation, WriteMode
+from console.audit import AuditError, AuditLog
+from console.config import Settings
+from console.errors import ActionRefused, ConsoleError
+from console.sanitize import clean
+
+EXIT_REFUSED = 2
+
+
+def _human_bytes(value: int | None) -> str:
+    if value is None:
+        return "unknown"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}"
+        value = int(value / 1024)
+    return f"{value} TiB"
+
+
+async def cache_invalidate(settings: Settings, args: argparse.Namespace) -> int:
+    instances = settings.redis_instances
+    if not instances:
+        print("opsconsole act: no Redis configured (redis_url, REDIS_URL or [[env.NAME.redis]])", file=sys.stderr)
+        return EXIT_REFUSED
+    instance = next((r for r in instances if r.name == args.instance), None) if args.instance else instances[0]
+    if instance is None:
+        print(
+            f"opsconsole act: no Redis instance {args.instance!r} ({', '.join(r.name for r in instances)})",
+            file=sys.stderr,
+        )
+        return EXIT_REFUSED
+    action = CacheInvalidation(settings, instance, args.pattern, AuditLog(settings.audit_log))
+    write = WriteMode()
+    try:
+        if args.write and not args.dry_run:
+            write.enable(args.reason, settings.write_minutes)
+        plan = await action.dry_run()
+        env = settings.env
+        print(
+            f"{env.name}{' (PROTECTED)' if env.protected else ''} · {instance.name} · pattern {clean(plan.pattern)!r}"
+        )
+        print(
+            f"  matches {plan.matched}{'+ (scan capped)' if plan.capped else ''} keys, "
+            f"~{_human_bytes(plan.estimated_bytes)}"
+        )
+        for key in plan.sample[:10]:
+            print(f"  e.g. {clean(key, 120)}")
+        if args.dry_run:
+            print("dry-run: nothing deleted")
+            return 0
+        if plan.matched == 0:
+            print("nothing to delete")
+            return 0
+        abort = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, abort.set)
+
+        def progress(deleted: int, batches: int) -> None:
+            print(f"\r  deleted {deleted}/{plan.matched} …", end="", file=sys.stderr, flush=True)
+
+        if action.confirmation().level == "typed" and args.confirm is None:
+            print(f"typed confirmation required: add --confirm {plan.pattern!r}", file=sys.stderr)
+        result = await action.execute(write, given=args.confirm, yes=args.yes, abort=abort, progress=progress)
+        print(file=sys.stderr)
+        verb = "ABORTED after deleting" if result.aborted else "deleted"
+        print(f"{verb} {result.deleted} keys in {result.seconds:.1f}s ({result.batches} batches)")
+        return 130 if result.aborted else 0
+    except ActionRefused as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    except AuditError as exc:
+        print(f"opsconsole act: {exc} — nothing was changed", file=sys.stderr)
+        return 1
+    except ConsoleError as exc:
+        print(f"opsconsole act: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await action.aclose()
