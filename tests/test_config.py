@@ -323,7 +323,14 @@ def test_parse_config_directly() -> None:
     options, environments = parse_config(
         {"console": {"refresh": 3}, "env": {"x": {"health": [{"name": "a", "url": "http://a"}]}}}, "mem"
     )
-    assert options == {"refresh": 3.0, "timeout": DEFAULT_TIMEOUT, "default_env": None, "history": 30}
+    assert options == {
+        "refresh": 3.0,
+        "timeout": DEFAULT_TIMEOUT,
+        "default_env": None,
+        "history": 30,
+        "audit_log": None,
+        "write_minutes": 15.0,
+    }
     assert list(environments) == ["x"]
     assert environments["x"].health[0].interval == 3.0
 
@@ -341,88 +348,193 @@ HEALTH = '[[env.prod.health]]\nname = "api"\n'
 BAD_CONFIGS = [
     pytest.param("bogus = 1\n", "bogus", "unknown key (expected one of: console, env)", id="unknown-top-key"),
     pytest.param("[console]\ncolour = 1\n", "console.colour", "unknown key", id="unknown-console-key"),
-    pytest.param("[env.prod]\ncolour = 1\n", "env.prod.colour", "unknown key (expected one of: amqp_url",
-                 id="unknown-env-key"),
-    pytest.param(HEALTH + 'url = "http://a"\ncolour = 1\n', "env.prod.health[0].colour", "unknown key",
-                 id="unknown-health-key"),
-    pytest.param('[env.prod.mongo]\nuri = "mongodb://h"\ncolour = 1\n', "env.prod.mongo.colour", "unknown key",
-                 id="unknown-mongo-key"),
+    pytest.param(
+        "[env.prod]\ncolour = 1\n", "env.prod.colour", "unknown key (expected one of: amqp_url", id="unknown-env-key"
+    ),
+    pytest.param(
+        HEALTH + 'url = "http://a"\ncolour = 1\n', "env.prod.health[0].colour", "unknown key", id="unknown-health-key"
+    ),
+    pytest.param(
+        '[env.prod.mongo]\nuri = "mongodb://h"\ncolour = 1\n',
+        "env.prod.mongo.colour",
+        "unknown key",
+        id="unknown-mongo-key",
+    ),
     pytest.param("console = 5\n", "console", "expected a table, got int", id="console-not-table"),
     pytest.param('env = "x"\n', "env", "expected a table, got string 'x'", id="env-not-table"),
     pytest.param("[env]\nprod = 3\n", "env.prod", "expected a table, got int", id="env-entry-not-table"),
-    pytest.param('[console]\nrefresh = "fast"\n', "console.refresh",
-                 "expected a number of seconds, got string 'fast'", id="refresh-string"),
-    pytest.param("[console]\nrefresh = true\n", "console.refresh", "expected a number of seconds, got a boolean",
-                 id="refresh-bool"),
-    pytest.param("[console]\nrefresh = 0.1\n", "console.refresh", "expected a number >= 0.2, got 0.1",
-                 id="refresh-too-small"),
-    pytest.param("[console]\ntimeout = 0\n", "console.timeout", "expected a number >= 0.05, got 0",
-                 id="timeout-zero"),
-    pytest.param("[console]\ntimeout = [1]\n", "console.timeout", "expected a number of seconds, got an array",
-                 id="timeout-array"),
-    pytest.param("[console]\nhistory = 1\n", "console.history", "expected a whole number from 2 to 1000",
-                 id="history-too-small"),
-    pytest.param("[console]\nhistory = 5000\n", "console.history", "expected a whole number from 2 to 1000",
-                 id="history-too-large"),
+    pytest.param(
+        '[console]\nrefresh = "fast"\n',
+        "console.refresh",
+        "expected a number of seconds, got string 'fast'",
+        id="refresh-string",
+    ),
+    pytest.param(
+        "[console]\nrefresh = true\n",
+        "console.refresh",
+        "expected a number of seconds, got a boolean",
+        id="refresh-bool",
+    ),
+    pytest.param(
+        "[console]\nrefresh = 0.1\n", "console.refresh", "expected a number >= 0.2, got 0.1", id="refresh-too-small"
+    ),
+    pytest.param("[console]\ntimeout = 0\n", "console.timeout", "expected a number >= 0.05, got 0", id="timeout-zero"),
+    pytest.param(
+        "[console]\ntimeout = [1]\n",
+        "console.timeout",
+        "expected a number of seconds, got an array",
+        id="timeout-array",
+    ),
+    pytest.param(
+        "[console]\nhistory = 1\n", "console.history", "expected a whole number from 2 to 1000", id="history-too-small"
+    ),
+    pytest.param(
+        "[console]\nhistory = 5000\n",
+        "console.history",
+        "expected a whole number from 2 to 1000",
+        id="history-too-large",
+    ),
     pytest.param("[console]\nhistory = 2.5\n", "console.history", "got float", id="history-float"),
     pytest.param("[console]\nhistory = true\n", "console.history", "got a boolean", id="history-bool"),
-    pytest.param("[console]\ndefault_env = 5\n", "console.default_env", "expected a non-empty string, got int",
-                 id="default-env-int"),
-    pytest.param('[console]\ndefault_env = "  "\n', "console.default_env", "expected a non-empty string",
-                 id="default-env-blank"),
-    pytest.param('[console]\ndefault_env = "prod"\n[env.staging]\n', "console.default_env",
-                 "names environment 'prod', which is not defined under [env]", id="default-env-undefined"),
-    pytest.param('[env.prod]\nprotected = "yes"\n', "env.prod.protected", "expected true or false, got string 'yes'",
-                 id="protected-string"),
+    pytest.param(
+        "[console]\ndefault_env = 5\n",
+        "console.default_env",
+        "expected a non-empty string, got int",
+        id="default-env-int",
+    ),
+    pytest.param(
+        '[console]\ndefault_env = "  "\n', "console.default_env", "expected a non-empty string", id="default-env-blank"
+    ),
+    pytest.param(
+        '[console]\ndefault_env = "prod"\n[env.staging]\n',
+        "console.default_env",
+        "names environment 'prod', which is not defined under [env]",
+        id="default-env-undefined",
+    ),
+    pytest.param(
+        '[env.prod]\nprotected = "yes"\n',
+        "env.prod.protected",
+        "expected true or false, got string 'yes'",
+        id="protected-string",
+    ),
     pytest.param("[env.prod]\nlabel = 5\n", "env.prod.label", "expected a string, got int", id="label-int"),
-    pytest.param('[env.prod]\nhealth = "http://a"\n', "env.prod.health", "expected an array of tables",
-                 id="health-not-array"),
-    pytest.param('[env.prod]\nhealth = ["x"]\n', "env.prod.health[0]", "expected a table, got string 'x'",
-                 id="health-entry-not-table"),
-    pytest.param('[[env.prod.health]]\nurl = "http://a"\n', "env.prod.health[0].name",
-                 "is required (expected a string)", id="health-name-missing"),
-    pytest.param(HEALTH, "env.prod.health[0]", "needs at least one of url, liveness, readiness",
-                 id="health-url-missing"),
-    pytest.param(HEALTH + 'url = "not a url"\n', "env.prod.health[0].url",
-                 "expected a URL starting with http:// or https://, got scheme ''", id="url-no-scheme"),
-    pytest.param(HEALTH + 'url = "ftp://host/health"\n', "env.prod.health[0].url",
-                 "expected a URL starting with http:// or https://, got scheme 'ftp'", id="url-bad-scheme"),
-    pytest.param(HEALTH + 'liveness = "http://host:abc/live"\n', "env.prod.health[0].liveness",
-                 "expected a URL, got an invalid one", id="url-bad-port"),
-    pytest.param(HEALTH + 'readiness = "http://[::1/ready"\n', "env.prod.health[0].readiness",
-                 "expected a URL, got an invalid one", id="url-bad-ipv6"),
-    pytest.param(HEALTH + 'url = "http://"\n', "env.prod.health[0].url", "expected a URL with a host",
-                 id="url-no-host"),
+    pytest.param(
+        '[env.prod]\nhealth = "http://a"\n', "env.prod.health", "expected an array of tables", id="health-not-array"
+    ),
+    pytest.param(
+        '[env.prod]\nhealth = ["x"]\n',
+        "env.prod.health[0]",
+        "expected a table, got string 'x'",
+        id="health-entry-not-table",
+    ),
+    pytest.param(
+        '[[env.prod.health]]\nurl = "http://a"\n',
+        "env.prod.health[0].name",
+        "is required (expected a string)",
+        id="health-name-missing",
+    ),
+    pytest.param(
+        HEALTH, "env.prod.health[0]", "needs at least one of url, liveness, readiness", id="health-url-missing"
+    ),
+    pytest.param(
+        HEALTH + 'url = "not a url"\n',
+        "env.prod.health[0].url",
+        "expected a URL starting with http:// or https://, got scheme ''",
+        id="url-no-scheme",
+    ),
+    pytest.param(
+        HEALTH + 'url = "ftp://host/health"\n',
+        "env.prod.health[0].url",
+        "expected a URL starting with http:// or https://, got scheme 'ftp'",
+        id="url-bad-scheme",
+    ),
+    pytest.param(
+        HEALTH + 'liveness = "http://host:abc/live"\n',
+        "env.prod.health[0].liveness",
+        "expected a URL, got an invalid one",
+        id="url-bad-port",
+    ),
+    pytest.param(
+        HEALTH + 'readiness = "http://[::1/ready"\n',
+        "env.prod.health[0].readiness",
+        "expected a URL, got an invalid one",
+        id="url-bad-ipv6",
+    ),
+    pytest.param(
+        HEALTH + 'url = "http://"\n', "env.prod.health[0].url", "expected a URL with a host", id="url-no-host"
+    ),
     pytest.param(HEALTH + 'url = ""\n', "env.prod.health[0].url", "expected a non-empty string", id="url-empty"),
-    pytest.param(HEALTH + "url = 5\n", "env.prod.health[0].url", "expected a non-empty string, got int",
-                 id="url-int"),
-    pytest.param(HEALTH + 'url = "http://a"\n' + HEALTH + 'url = "http://b"\n', "env.prod.health[1].name",
-                 "duplicate target name 'api'", id="duplicate-target"),
-    pytest.param(HEALTH + 'url = "http://a"\nheaders = { X-Retries = 3 }\n', "env.prod.health[0].headers",
-                 "expected a table of string values", id="headers-not-strings"),
-    pytest.param(HEALTH + 'url = "http://a"\nheaders = "Bearer x"\n', "env.prod.health[0].headers",
-                 "expected a table of string values", id="headers-not-table"),
-    pytest.param(HEALTH + 'url = "http://a"\nverify_tls = "no"\n', "env.prod.health[0].verify_tls",
-                 "expected true or false", id="verify-tls-string"),
-    pytest.param(HEALTH + 'url = "http://a"\ninterval = 0.1\n', "env.prod.health[0].interval",
-                 "expected a number >= 0.2, got 0.1", id="health-interval-too-small"),
-    pytest.param(HEALTH + 'url = "http://a"\ntimeout = "3s"\n', "env.prod.health[0].timeout",
-                 "expected a number of seconds, got string '3s'", id="health-timeout-string"),
+    pytest.param(HEALTH + "url = 5\n", "env.prod.health[0].url", "expected a non-empty string, got int", id="url-int"),
+    pytest.param(
+        HEALTH + 'url = "http://a"\n' + HEALTH + 'url = "http://b"\n',
+        "env.prod.health[1].name",
+        "duplicate target name 'api'",
+        id="duplicate-target",
+    ),
+    pytest.param(
+        HEALTH + 'url = "http://a"\nheaders = { X-Retries = 3 }\n',
+        "env.prod.health[0].headers",
+        "expected a table of string values",
+        id="headers-not-strings",
+    ),
+    pytest.param(
+        HEALTH + 'url = "http://a"\nheaders = "Bearer x"\n',
+        "env.prod.health[0].headers",
+        "expected a table of string values",
+        id="headers-not-table",
+    ),
+    pytest.param(
+        HEALTH + 'url = "http://a"\nverify_tls = "no"\n',
+        "env.prod.health[0].verify_tls",
+        "expected true or false",
+        id="verify-tls-string",
+    ),
+    pytest.param(
+        HEALTH + 'url = "http://a"\ninterval = 0.1\n',
+        "env.prod.health[0].interval",
+        "expected a number >= 0.2, got 0.1",
+        id="health-interval-too-small",
+    ),
+    pytest.param(
+        HEALTH + 'url = "http://a"\ntimeout = "3s"\n',
+        "env.prod.health[0].timeout",
+        "expected a number of seconds, got string '3s'",
+        id="health-timeout-string",
+    ),
     pytest.param('[env.prod.mongo]\nname = "db"\n', "env.prod.mongo.uri", "is required", id="mongo-uri-missing"),
-    pytest.param('[env.prod.mongo]\nuri = "http://db:27017"\n', "env.prod.mongo.uri",
-                 "expected a URL starting with mongodb:// or mongodb+srv://, got scheme 'http'",
-                 id="mongo-uri-bad-scheme"),
-    pytest.param('[env.prod]\nmongo = "mongodb://db"\n', "env.prod.mongo", "expected a table, got a string",
-                 id="mongo-not-table"),
-    pytest.param('[env.prod.mongo]\nuri = "mongodb://db"\ninterval = 0\n', "env.prod.mongo.interval",
-                 "expected a number >= 0.2", id="mongo-interval"),
-    pytest.param('[env.prod]\nredis_url = "http://cache"\n', "env.prod.redis_url",
-                 "expected a URL starting with redis:// or rediss:// or unix://, got scheme 'http'",
-                 id="redis-bad-scheme"),
-    pytest.param('[env.prod]\namqp_url = "redis://mq"\n', "env.prod.amqp_url",
-                 "expected a URL starting with amqp:// or amqps://, got scheme 'redis'", id="amqp-bad-scheme"),
-    pytest.param('[env.prod]\nprometheus_url = "prom:9090"\n', "env.prod.prometheus_url",
-                 "expected a URL starting with http:// or https://", id="prometheus-bad-scheme"),
+    pytest.param(
+        '[env.prod.mongo]\nuri = "http://db:27017"\n',
+        "env.prod.mongo.uri",
+        "expected a URL starting with mongodb:// or mongodb+srv://, got scheme 'http'",
+        id="mongo-uri-bad-scheme",
+    ),
+    pytest.param(
+        '[env.prod]\nmongo = "mongodb://db"\n', "env.prod.mongo", "expected a table, got a string", id="mongo-not-table"
+    ),
+    pytest.param(
+        '[env.prod.mongo]\nuri = "mongodb://db"\ninterval = 0\n',
+        "env.prod.mongo.interval",
+        "expected a number >= 0.2",
+        id="mongo-interval",
+    ),
+    pytest.param(
+        '[env.prod]\nredis_url = "http://cache"\n',
+        "env.prod.redis_url",
+        "expected a URL starting with redis:// or rediss:// or unix://, got scheme 'http'",
+        id="redis-bad-scheme",
+    ),
+    pytest.param(
+        '[env.prod]\namqp_url = "redis://mq"\n',
+        "env.prod.amqp_url",
+        "expected a URL starting with amqp:// or amqps://, got scheme 'redis'",
+        id="amqp-bad-scheme",
+    ),
+    pytest.param(
+        '[env.prod]\nprometheus_url = "prom:9090"\n',
+        "env.prod.prometheus_url",
+        "expected a URL starting with http:// or https://",
+        id="prometheus-bad-scheme",
+    ),
 ]
 
 
@@ -487,7 +599,7 @@ uri = "postgres://db"
 
 
 def test_problems_in_several_environments_are_all_reported(tmp_path: Path) -> None:
-    text = '[env.a]\nlabel = 1\n[env.b]\nlabel = 2\n[env.c]\nprotected = 0\n'
+    text = "[env.a]\nlabel = 1\n[env.b]\nlabel = 2\n[env.c]\nprotected = 0\n"
     _, problems = problems_of(text, tmp_path)
     assert [p.split(": ")[1] for p in problems] == ["env.a.label", "env.b.label", "env.c.protected"]
 

@@ -69,6 +69,26 @@ class TestTrafficPane:
         assert snap_compare(make_scene_app("degraded"), terminal_size=size, run_before=open_routes)
 
 
+class TestCachePane:
+    """The Cache pane: healthy, low hit ratio with memory near maxmemory and evictions, unreachable, stale."""
+
+    @SIZES
+    @pytest.mark.parametrize("scene", ["all-ok", "degraded", "unreachable", "stale"])
+    def test_scene(self, snap_compare, scene, size):
+        async def show_cache(pilot):
+            await pilot.press("3")
+            await pilot.pause()
+
+        assert snap_compare(make_scene_app(scene), terminal_size=size, run_before=show_cache)
+
+    def test_invalidate_dialog_read_only(self, snap_compare):
+        async def open_dialog(pilot):
+            await pilot.press("3", "i")
+            await pilot.pause()
+
+        assert snap_compare(make_scene_app("degraded"), terminal_size=WIDE, run_before=open_dialog)
+
+
 class TestScreens:
     """Help and the paused banner."""
 
@@ -79,6 +99,13 @@ class TestScreens:
             await pilot.pause()
 
         assert snap_compare(make_scene_app("all-ok"), terminal_size=size, run_before=press_help)
+
+    def test_write_mode_prompt(self, snap_compare):
+        async def ask(pilot):
+            await pilot.press("w")
+            await pilot.pause()
+
+        assert snap_compare(make_scene_app("degraded"), terminal_size=NARROW, run_before=ask)
 
     def test_paused_banner(self, snap_compare):
         async def pause(pilot):

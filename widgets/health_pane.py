@@ -79,19 +79,24 @@ class HealthPane(Pane):
 
     def compose(self) -> ComposeResult:
         table: DataTable[Text] = DataTable(cursor_type="row", zebra_stripes=False, id="health-table")
-        for key, label, width in COLUMNS:
-            table.add_column(label, key=key, width=width)
+        self._add_columns(table)
         yield table
 
+    def _add_columns(self, table: DataTable[Text]) -> None:
+        for key, label, width in COLUMNS:
+            # DETAIL is sized to what the pane leaves it, so the table never scrolls sideways.
+            table.add_column(label, key=key, width=width if width is not None else self.detail_width)
+
     def on_resize(self) -> None:
-        # Auto-width columns only ever grow: start from an empty table so DETAIL fits the new width.
-        self.query_one(DataTable).clear()
+        table = self.query_one(DataTable)
+        table.clear(columns=True)
+        self._add_columns(table)
         self.watch_rows(self.rows)
 
     @property
     def detail_width(self) -> int:
         width = self.content_size.width
-        return 60 if width == 0 else max(8, width - FIXED_WIDTH)  # 0 before the first layout
+        return 20 if width == 0 else max(8, width - FIXED_WIDTH - 2)  # 0 before the first layout; 2: gutter
 
     def watch_rows(self, rows: tuple[HealthRow, ...]) -> None:
         table = self.query_one(DataTable)
@@ -103,7 +108,7 @@ class HealthPane(Pane):
             for row in rows:
                 for (column, _label, _width), cell in zip(COLUMNS, row_cells(row, width), strict=True):
                     if table.get_cell(row.name, column) != cell:
-                        table.update_cell(row.name, column, cell, update_width=column == "detail")
+                        table.update_cell(row.name, column, cell)
         else:
             highlighted = current[table.cursor_row] if current and 0 <= table.cursor_row < len(current) else None
             table.clear()

@@ -27,10 +27,9 @@ class SummaryBar(Static):
         for index, (key, name, status) in enumerate(self.items):
             if index:
                 text.append(" ")
-            style = "reverse" if key == self.active else ""
-            text.append(f"{key}:{name}", style=style)
             if status is None:
                 text.append("–", style="dim")
             else:
                 text.append(GLYPH[status], style=STYLE[status])
+            text.append(f"{key}:{name}", style="reverse" if key == self.active else "")
         return text

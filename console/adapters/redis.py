@@ -13,6 +13,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis import exceptions as redis_errors
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from console.errors import BadResponse, SourceTimeout, SourceUnavailable
 from console.model import CacheStatus, NamespaceStats
@@ -30,6 +32,9 @@ def connect(url: str, timeout: float, verify_tls: bool = True) -> aioredis.Redis
         "socket_connect_timeout": timeout,
         "max_connections": 4,
         "client_name": "opsconsole",
+        # redis-py 8 retries 10 times with backoff by default (~4 s on a refused port): the collector
+        # has its own backoff, and an outage must show as one at once.
+        "retry": Retry(NoBackoff(), 0),
     }
     if url.startswith("rediss://") and not verify_tls:
         options["ssl_cert_reqs"] = "none"
@@ -47,11 +52,23 @@ def translate(exc: BaseException, secret: str = "") -> Exception:
     if isinstance(exc, redis_errors.TimeoutError | TimeoutError):
         return SourceTimeout(f"Redis timeout: {text}")
     if isinstance(exc, redis_errors.ConnectionError | OSError):
-        reason = "connection refused" if "refused" in text.lower() else text
+        reason = "connection refused" if _refused(exc) or "refused" in text.lower() else text
         return SourceUnavailable(f"Redis {reason}")
     if isinstance(exc, redis_errors.ResponseError):
         return BadResponse(f"Redis error: {text}")
     return BadResponse(f"Redis: {type(exc).__name__}: {text}")
+
+
+def _refused(exc: BaseException) -> bool:
+    """redis-py words a refused connect as "Error 111 connecting to … Connect call failed": look at the cause."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, ConnectionRefusedError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _int(info: Mapping[str, Any], key: str) -> int | None:
@@ -133,9 +150,11 @@ class RedisMonitor:
             self._client = connect(self._url, self._timeout, self._verify)
         try:
             pipe = self._client.pipeline(transaction=False)
-            pipe.info()
+            # The stats hash before INFO: this HGETALL is itself a keyspace hit (hash exists) or miss, so the
+            # INFO that follows already counts it and `_build` takes it back out of the tick's delta.
             pipe.hgetall(self._stats_key)
-            info, raw_namespaces = await pipe.execute()
+            pipe.info()
+            raw_namespaces, info = await pipe.execute()
         except Exception as exc:  # noqa: BLE001 - every library error becomes one of ours
             await self._reset()
             raise translate(exc, self._secret) from None
@@ -158,6 +177,11 @@ class RedisMonitor:
         before = self._before
         hits = _rate(counters, before, "keyspace_hits", 1.0) if before else None
         misses = _rate(counters, before, "keyspace_misses", 1.0) if before else None
+        # Our own HGETALL of the stats hash (see `poll`) is in this delta: not the application's traffic.
+        if raw_namespaces and hits is not None:
+            hits = max(0.0, hits - 1)
+        elif not raw_namespaces and misses is not None:
+            misses = max(0.0, misses - 1)
         self._before, self._before_at = counters, now
         namespaces_now = namespace_counters(raw_namespaces)
         namespaces = namespace_stats(namespaces_now, self._namespaces_before)
