@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import httpx
 
 from console.adapters import http_health
 from console.adapters.metrics_scrape import ScrapeTraffic
 from console.adapters.mongo import MongoMonitor
-from console.adapters.prometheus import FleetQuery, TrafficQuery
+from console.adapters.prometheus import FleetQuery, NamespaceQuery, TrafficQuery
 from console.adapters.redis import RedisMonitor
 from console.collector import Clock, Source, utc_now
 from console.config import (
@@ -134,17 +134,29 @@ class CacheSource:
 
     kind = "cache"
 
-    def __init__(self, instance: RedisConfig, stats_key: str):
+    def __init__(self, instance: RedisConfig, stats_key: str, prometheus: PrometheusConfig | None = None):
         self.name = f"cache:{instance.name}"
         self.interval = instance.interval
-        self.timeout = instance.timeout + 1.0
+        self.timeout = instance.timeout + (prometheus.timeout if prometheus else 0.0) + 1.0
         self.monitor = RedisMonitor(instance.name, instance.url, instance.timeout, instance.verify_tls, stats_key)
+        self.namespaces = NamespaceQuery(prometheus) if prometheus else None
 
     async def poll(self) -> CacheStatus:
-        return await self.monitor.poll()
+        status = await self.monitor.poll()
+        if self.namespaces is None:
+            return status
+        try:
+            namespaces = await asyncio.to_thread(self.namespaces.collect)
+        except SourceError:
+            return status  # Prometheus down: the counters RedisCache keeps in Redis still answer
+        if not namespaces:
+            return status
+        return replace(status, namespaces=namespaces, namespace_source="prometheus")
 
     async def aclose(self) -> None:
         await self.monitor.aclose()
+        if self.namespaces is not None:
+            self.namespaces.close()
 
 
 class FleetSource:
@@ -175,7 +187,10 @@ def build_sources(settings: Settings, clock: Clock = utc_now) -> list[Source]:
         sources.append(HealthSource(target, client, owns_client=first))
     if settings.env.mongo is not None:
         sources.append(MongoSource(settings.env.mongo))
-    sources.extend(CacheSource(instance, settings.env.cache.stats_key) for instance in settings.redis_instances)
+    for index, instance in enumerate(settings.redis_instances):
+        # Namespace counters are the application's, not an instance's: read them from Prometheus once.
+        prometheus = settings.env.prometheus if index == 0 else None
+        sources.append(CacheSource(instance, settings.env.cache.stats_key, prometheus))
     if settings.env.prometheus is not None:
         sources.extend(FleetSource(fleet, settings.env.prometheus) for fleet in settings.env.fleet)
     traffic = settings.traffic

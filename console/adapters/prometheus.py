@@ -21,7 +21,16 @@ from urllib3.util.retry import Retry
 
 from console.config import PrometheusConfig, TrafficConfig
 from console.errors import BadResponse, SourceTimeout, SourceUnavailable
-from console.model import HealthFleet, HealthTarget, ProbeResult, Status, TrafficPoint, TrafficRow, TrafficStats
+from console.model import (
+    HealthFleet,
+    HealthTarget,
+    NamespaceStats,
+    ProbeResult,
+    Status,
+    TrafficPoint,
+    TrafficRow,
+    TrafficStats,
+)
 from console.sanitize import clean
 from console.secrets import redact_text, url_password
 
@@ -237,6 +246,30 @@ class FleetQuery:
             )
             targets.append(HealthTarget(name, (probe,)))
         return HealthFleet(self.query, tuple(sorted(targets, key=lambda t: t.name)))
+
+    def close(self) -> None:
+        self._traffic.close()
+
+
+class NamespaceQuery:
+    """Per-namespace cache hit ratio from `cache_hits_total` / `cache_misses_total{namespace}` rates."""
+
+    def __init__(self, prometheus: PrometheusConfig, window: str = "1m", label: str = "namespace"):
+        self.label = label
+        self.hits = f"sum by ({label}) (rate(cache_hits_total[{window}]))"
+        self.misses = f"sum by ({label}) (rate(cache_misses_total[{window}]))"
+        self._traffic = TrafficQuery(prometheus, TrafficConfig())
+
+    def collect(self) -> tuple[NamespaceStats, ...]:
+        raw = self._traffic._parallel(
+            {"hits": partial(self._traffic._query, self.hits), "misses": partial(self._traffic._query, self.misses)}
+        )
+        hits, misses = vector_by(raw["hits"], (self.label,)), vector_by(raw["misses"], (self.label,))
+        result = []
+        for (name,) in sorted(set(hits) | set(misses)):
+            h, m = hits.get((name,)) or 0.0, misses.get((name,)) or 0.0
+            result.append(NamespaceStats(name, h, m, h / (h + m) if h + m > 0 else None))
+        return tuple(result)
 
     def close(self) -> None:
         self._traffic.close()
