@@ -90,6 +90,7 @@ class InvalidateScreen(ModalScreen[None]):
             self._status("nothing to delete")
             return
         if not self.write.active():
+            self.set_focus(None)  # `y` then reaches the binding and the refusal is journaled
             self._status("read-only: press esc, then w to enable write mode with a reason", "bold yellow")
             return
         confirmation = self.action.confirmation()
