@@ -7,6 +7,7 @@ and the journal cannot be bypassed by choosing another entry point.
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -93,6 +94,8 @@ class CacheInvalidation:
             raise ActionRefused("refusing to invalidate every key ('*'): name a namespace, e.g. 'user:*'")
         if len(self.pattern) > 512:
             raise ActionRefused("pattern longer than 512 characters")
+        if fnmatch.fnmatchcase(self.cache.stats_key, self.pattern):
+            raise ActionRefused(f"pattern would also delete the cache statistics hash {self.cache.stats_key!r}")
 
     async def dry_run(self) -> InvalidationPreview:
         """What would be deleted: count (SCAN, capped), a sample, estimated memory. Audited as a dry-run."""

@@ -155,7 +155,9 @@ class Board:
     def _extend_traffic_history(self, reading: Reading) -> None:
         snapshot: TrafficSnapshot = reading.value
         for service, points in snapshot.backfill.items():
-            self._traffic_history[service] = deque(points, maxlen=TRAFFIC_POINTS)
+            # query_range rounds its end up to the step: points at or after this reading would hide it.
+            past = (p for p in points if p.at < reading.at)
+            self._traffic_history[service] = deque(past, maxlen=TRAFFIC_POINTS)
         for row in snapshot.services:
             history = self._traffic_history.setdefault(row.service, deque(maxlen=TRAFFIC_POINTS))
             if history and history[-1].at >= reading.at:

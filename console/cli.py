@@ -194,8 +194,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
             f"{record.get('environment')} {record.get('action')} {record.get('target')} {record.get('outcome')} "
             f"{counts} {record.get('reason') or ''} {record.get('detail') or ''}".rstrip()
         )
-    if not records:
-        print("no audit records")
+    if not records and not args.json:
+        print("no audit records", file=sys.stderr)
     return 0
 
 

@@ -23,6 +23,8 @@ class RedisCache:
     def __init__(self, client: aioredis.Redis, namespace: str, ttl: float = 300.0, stats_key: str = STATS_KEY):
         if not namespace or ":" in namespace or any(c in namespace for c in "*?[]"):
             raise ValueError(f"namespace must be a plain word, got {namespace!r}")
+        if stats_key.startswith(f"{namespace}:"):
+            raise ValueError(f"namespace {namespace!r} is reserved: the statistics hash {stats_key!r} lives there")
         self.client = client
         self.namespace = namespace
         self.ttl = ttl
