@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
-from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
-from textual.widgets import Static
 
 from console.model import HealthRow
+from console.screens.detail import DetailScreen
 from widgets.render import badge, millis, safe, strip
 
 
@@ -39,27 +38,14 @@ def breakdown(row: HealthRow) -> Table:
     return table
 
 
-class HealthDetailScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q,enter", "dismiss", "Close")]
-
-    DEFAULT_CSS = """
-    HealthDetailScreen { align: center middle; }
-    HealthDetailScreen > VerticalScroll {
-        width: 95%; height: auto; max-height: 90%;
-        border: round $accent; background: $surface; padding: 0 1;
-    }
-    """
-
+class HealthDetailScreen(DetailScreen):
     def __init__(self, row: HealthRow) -> None:
         super().__init__()
         self.row = row
+        self.heading = f"{row.name} · components"
 
-    def compose(self) -> ComposeResult:
-        with VerticalScroll() as scroll:
-            scroll.border_title = f"{self.row.name} · components"
-            scroll.border_subtitle = "esc to close"
-            history = Text("history ").append_text(strip(self.row.history, len(self.row.history)))
-            if self.row.flapping:
-                history.append("  flapping", style="bold yellow")
-            yield Static(history)
-            yield Static(breakdown(self.row))
+    def body(self) -> Iterable[RenderableType]:
+        history = Text("history ").append_text(strip(self.row.history, len(self.row.history)))
+        if self.row.flapping:
+            history.append("  flapping", style="bold yellow")
+        return (history, breakdown(self.row))

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
-from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
-from textual.widgets import Static
 
 from console.model import TrafficPoint, TrafficRow
+from console.screens.detail import DetailScreen
 from widgets.render import STYLE, badge, percent, rate, safe, seconds_ms, spark
 
 
@@ -57,26 +56,13 @@ def routes_table(rows: list[TrafficRow]) -> Table:
     return table
 
 
-class TrafficRoutesScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q,enter", "dismiss", "Close")]
-
-    DEFAULT_CSS = """
-    TrafficRoutesScreen { align: center middle; }
-    TrafficRoutesScreen > VerticalScroll {
-        width: 95%; height: auto; max-height: 90%;
-        border: round $accent; background: $surface; padding: 0 1;
-    }
-    """
-
+class TrafficRoutesScreen(DetailScreen):
     def __init__(self, service: str, routes: list[TrafficRow], history: tuple[TrafficPoint, ...]) -> None:
         super().__init__()
         self.service = service
         self.routes = routes
         self.history = history
+        self.heading = f"{service} · routes"
 
-    def compose(self) -> ComposeResult:
-        with VerticalScroll() as scroll:
-            scroll.border_title = f"{self.service} · routes"
-            scroll.border_subtitle = "esc to close"
-            yield Static(trends(self.history))
-            yield Static(routes_table(self.routes))
+    def body(self) -> Iterable[RenderableType]:
+        return (trends(self.history), routes_table(self.routes))
