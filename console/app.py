@@ -25,7 +25,7 @@ from console.audit import AuditLog
 from console.board import Board, assess_cache, assess_mongo
 from console.collector import Clock, Collector, Source, utc_now
 from console.config import Settings
-from console.model import CacheStatus, Reading, Status, TrafficSnapshot
+from console.model import CacheStatus, QueueSnapshot, Reading, Status, TrafficSnapshot
 from console.screens.health_detail import HealthDetailScreen
 from console.screens.help import HelpScreen
 from console.screens.invalidate import InvalidateScreen
@@ -36,6 +36,7 @@ from widgets.env_banner import EnvBanner
 from widgets.health_pane import HealthPane
 from widgets.mongo_pane import MongoPane
 from widgets.pane import Pane
+from widgets.queues_pane import QueuesPane
 from widgets.summary_bar import SummaryBar
 from widgets.traffic_pane import TrafficPane
 from widgets.unconfigured_pane import UnconfiguredPane
@@ -49,7 +50,7 @@ PANES = (
     ("1", "health", "Health", ""),
     ("2", "traffic", "Traffic", "set prometheus_url (or PROMETHEUS_URL), or [env.NAME.traffic] scrape targets"),
     ("3", "cache", "Cache", "set redis_url (or REDIS_URL), or [[env.NAME.redis]] instances"),
-    ("4", "queues", "Queues", "RabbitMQ, BullMQ and Redis-list depths"),
+    ("4", "queues", "Queues", "set [env.NAME.rabbitmq], [env.NAME.bullmq] or [env.NAME.lists]"),
     ("5", "dlq", "DLQ", "dead-letter queues: browse, replay, purge"),
     ("6", "breakers", "Breakers", "circuit-breaker states"),
     ("7", "mongo", "Mongo", "set [env.NAME.mongo] uri or MONGO_URI"),
@@ -138,7 +139,12 @@ class OpsConsoleApp(App[int]):
                 yield CachePane(id="cache")
             else:
                 yield UnconfiguredPane("Cache", "3", PANES[2][3], id="cache")
-            for key, pane_id, name, hint in PANES[3:6]:
+            env = self.settings.env
+            if env.rabbitmq is not None or env.bullmq is not None or env.lists is not None:
+                yield QueuesPane(id="queues")
+            else:
+                yield UnconfiguredPane("Queues", "4", PANES[3][3], id="queues")
+            for key, pane_id, name, hint in PANES[4:6]:
                 yield UnconfiguredPane(name, key, hint, id=pane_id)
             if self.settings.env.mongo is not None:
                 yield MongoPane(id="mongo")
@@ -187,7 +193,7 @@ class OpsConsoleApp(App[int]):
             pass  # the app is shutting down and its widgets are gone; the board still has the reading
 
     def _refresh_all(self) -> None:
-        for kind in ("health", "mongo", "traffic", "cache"):
+        for kind in ("health", "mongo", "traffic", "cache", "queues"):
             self._refresh_kind(kind)
         self._refresh_summary()
 
@@ -215,6 +221,29 @@ class OpsConsoleApp(App[int]):
             traffic_pane.rows = tuple(traffic_rows)
             traffic_pane.state = self.board.pane_state("traffic")
             traffic_pane.now = now
+        elif kind == "queues":
+            queue_panes = self.main_screen.query(QueuesPane)
+            if not queue_panes:
+                return
+            queue_pane = queue_panes.first()
+            queue_rows = self.board.queue_rows()
+            notes = []
+            for reading in self.board.readings.values():
+                # Only what an operator must know goes in the title: fallbacks and remarks.
+                value = reading.value
+                if (
+                    reading.kind == "queues"
+                    and isinstance(value, QueueSnapshot)
+                    and (value.note or "passive" in value.source)
+                ):
+                    notes.append(value.source + (f" ({value.note})" if value.note else ""))
+            queue_pane.status = max((r.status for r in queue_rows), key=lambda s: s.rank, default=Status.OK)
+            queue_pane.source_note = f"{len(queue_rows)} queues"
+            queue_pane.rows = tuple(queue_rows)
+            queue_pane.state = self.board.pane_state("queues")
+            queue_pane.now = now
+            if notes:
+                queue_pane.source_note = f"{len(queue_rows)} queues · " + "; ".join(notes)
         elif kind == "cache":
             cache_panes = self.main_screen.query(CachePane)
             readings = self.board.cache_readings()
@@ -252,7 +281,9 @@ class OpsConsoleApp(App[int]):
             mongo_pane.now = now
 
     def _pane_status(self, pane_id: str) -> Status | None:
-        kind = {"health": "health", "mongo": "mongo", "traffic": "traffic", "cache": "cache"}.get(pane_id)
+        kind = {"health": "health", "mongo": "mongo", "traffic": "traffic", "cache": "cache", "queues": "queues"}.get(
+            pane_id
+        )
         if kind is None or not any(k == kind for k in self.board.expected.values()):
             return None
         statuses = [self.board.status_of(r) for r in self.board.readings.values() if r.kind == kind]

@@ -5,6 +5,7 @@ Pure logic (no IO, no Textual) so the app, `opsconsole snapshot` and the tests j
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, replace
 
@@ -17,6 +18,9 @@ from console.model import (
     HealthTarget,
     MongoStatus,
     PaneState,
+    QueueInfo,
+    QueueRow,
+    QueueSnapshot,
     Reading,
     SourceMode,
     Status,
@@ -117,6 +121,45 @@ def _worst_first(rows: list[TrafficRow]) -> list[TrafficRow]:
     return sorted(rows, key=lambda r: (-r.status.rank, -(r.stats.rps or 0.0), r.service, r.route or ""))
 
 
+QUEUE_POINTS = 120
+GROWTH_WINDOW = 60.0  # seconds of depth history behind "growth per minute"
+GROWING_WARN = 100  # a backlog above this that keeps growing is a warning
+
+
+def queue_row(queue: QueueInfo, points: tuple[tuple[float, int], ...]) -> QueueRow:
+    """Growth per minute over the last minute of history, drain ETA, and the verdict."""
+    growth = None
+    if len(points) >= 2:
+        now_t, now_depth = points[-1]
+        start = next((p for p in points if now_t - p[0] <= GROWTH_WINDOW), points[0])
+        if start == points[-1]:
+            start = points[-2]
+        if now_t > start[0]:
+            growth = (now_depth - start[1]) / (now_t - start[0]) * 60
+    drain = None
+    if queue.depth == 0:
+        drain = 0.0
+    elif queue.consumers == 0 or (growth is not None and growth >= 0):
+        drain = math.inf
+    elif growth is not None and growth < 0:
+        drain = queue.depth / (-growth / 60)
+    findings: list[tuple[Status, str]] = []
+    if queue.depth > 0 and queue.consumers == 0:
+        findings.append((Status.CRIT, "backlog with no consumers"))
+    if queue.paused:
+        findings.append((Status.WARN, "paused"))
+    if growth is not None and growth > 0 and queue.depth > GROWING_WARN:
+        findings.append((Status.WARN, f"growing {growth:.0f}/min"))
+    return QueueRow(
+        queue,
+        worst(s for s, _ in findings),
+        growth,
+        drain,
+        tuple(t for _, t in findings),
+        tuple(depth for _, depth in points[-30:]),
+    )
+
+
 class Board:
     """Accumulates readings; everything the panes render is derived from here."""
 
@@ -124,6 +167,7 @@ class Board:
         self.history_size = history
         self.cache_limits = cache or CacheConfig()
         self._namespace_history: dict[str, deque[float | None]] = {}
+        self._queue_history: dict[str, deque[tuple[float, int]]] = {}
         self.traffic_limits = traffic or DEFAULT_TRAFFIC
         self._traffic_history: dict[str, deque[TrafficPoint]] = {}
         self.readings: dict[str, Reading] = {}
@@ -141,10 +185,23 @@ class Board:
                 self._history.setdefault(key, deque(maxlen=self.history_size)).append(status)
         elif reading.kind == "traffic" and reading.error is None and isinstance(reading.value, TrafficSnapshot):
             self._extend_traffic_history(reading)
+        elif reading.kind == "queues" and reading.error is None and isinstance(reading.value, QueueSnapshot):
+            t = reading.at.timestamp()
+            for queue in reading.value.queues:
+                self._queue_history.setdefault(queue.key, deque(maxlen=QUEUE_POINTS)).append((t, queue.depth))
         elif reading.kind == "cache" and reading.error is None and isinstance(reading.value, CacheStatus):
             for namespace in reading.value.namespaces:
                 key = f"{reading.value.instance}/{namespace.name}"
                 self._namespace_history.setdefault(key, deque(maxlen=TRAFFIC_POINTS)).append(namespace.hit_ratio)
+
+    def queue_rows(self) -> list[QueueRow]:
+        """Every queue of every queue source, judged; worst first, then deepest."""
+        rows = []
+        for reading in self.readings.values():
+            if reading.kind == "queues" and isinstance(reading.value, QueueSnapshot):
+                for queue in reading.value.queues:
+                    rows.append(queue_row(queue, tuple(self._queue_history.get(queue.key, ()))))
+        return sorted(rows, key=lambda r: (-r.status.rank, -r.queue.depth, r.queue.key))
 
     def cache_readings(self) -> list[Reading]:
         return sorted((r for r in self.readings.values() if r.kind == "cache"), key=lambda r: r.source)
@@ -248,6 +305,9 @@ class Board:
             return Status.CRIT  # the backend itself is down or failing, whatever we knew before
         if reading.kind == "mongo" and isinstance(reading.value, MongoStatus):
             return assess_mongo(reading.value)[0]
+        if reading.kind == "queues" and isinstance(reading.value, QueueSnapshot):
+            keys = {q.key for q in reading.value.queues}
+            return worst((r.status for r in self.queue_rows() if r.queue.key in keys), default=Status.OK)
         if reading.kind == "cache" and isinstance(reading.value, CacheStatus):
             return assess_cache(reading.value, self.cache_limits)[0]
         if reading.kind == "traffic" and isinstance(reading.value, TrafficSnapshot):

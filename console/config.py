@@ -131,6 +131,35 @@ class CacheConfig:
 
 
 @dataclass(frozen=True)
+class RabbitConfig:
+    management_url: str | None = None  # http(s)://user:pass@host:15672
+    amqp_url: str | None = None  # fallback: passive declares of `queues`
+    vhost: str = "/"
+    queues: tuple[str, ...] = ()
+    interval: float = DEFAULT_REFRESH
+    timeout: float = DEFAULT_TIMEOUT
+    verify_tls: bool = True
+
+
+@dataclass(frozen=True)
+class BullConfig:
+    redis_url: str
+    prefix: str = "bull"
+    queues: tuple[str, ...] = ()  # empty: discovered from bull:*:meta
+    interval: float = DEFAULT_REFRESH
+    timeout: float = DEFAULT_TIMEOUT
+
+
+@dataclass(frozen=True)
+class ListQueuesConfig:
+    redis_url: str
+    keys: tuple[str, ...] = ()
+    pattern: str = ""
+    interval: float = DEFAULT_REFRESH
+    timeout: float = DEFAULT_TIMEOUT
+
+
+@dataclass(frozen=True)
 class Environment:
     name: str
     label: str = ""
@@ -145,6 +174,9 @@ class Environment:
     fleet: tuple[FleetConfig, ...] = ()
     redis: tuple[RedisConfig, ...] = ()
     cache: CacheConfig = field(default_factory=CacheConfig)
+    rabbitmq: RabbitConfig | None = None
+    bullmq: BullConfig | None = None
+    lists: ListQueuesConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -303,6 +335,9 @@ _ENV_KEYS = {
     "fleet",
     "redis",
     "cache",
+    "rabbitmq",
+    "bullmq",
+    "lists",
 }
 _FLEET_KEYS = {"name", "query", "labels", "interval"}
 _PROMETHEUS_KEYS = {"url", "token", "username", "password", "ca_file", "verify_tls", "timeout"}
@@ -430,7 +465,64 @@ def _parse_env(check: _Checker, env_name: str, raw: Any, options: Mapping[str, A
         fleet=_parse_fleet(check, prefix, table, options),
         redis=_parse_redis(check, prefix, table, options),
         cache=_parse_cache(check, prefix, table),
+        **_parse_queues(check, prefix, table, options),
     )
+
+
+def _names(check: _Checker, table: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    value = table.get("queues", table.get("keys", []))
+    field_name = "queues" if "queues" in table else "keys"
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        check.fail(f"{key}.{field_name}", "expected an array of names")
+        return ()
+    return tuple(value)
+
+
+def _parse_queues(check: _Checker, prefix: str, env: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    redis_schemes = ("redis", "rediss", "unix")
+    if "rabbitmq" in env:
+        key = f"{prefix}.rabbitmq"
+        table = check.table(env["rabbitmq"], key)
+        check.known(table, key, {"management_url", "amqp_url", "vhost", "queues", "interval", "timeout", "verify_tls"})
+        management = check.url(table, "management_url", key, HTTP)
+        amqp = check.url(table, "amqp_url", key, ("amqp", "amqps"))
+        result["rabbitmq"] = RabbitConfig(
+            management_url=management,
+            amqp_url=amqp,
+            vhost=check.string(table, "vhost", key) or "/",
+            queues=_names(check, table, key),
+            interval=check.number(table, "interval", key, options["refresh"], minimum=0.2),
+            timeout=check.number(table, "timeout", key, options["timeout"]),
+            verify_tls=check.boolean(table, "verify_tls", key, True),
+        )
+    for name in ("bullmq", "lists"):
+        if name not in env:
+            continue
+        key = f"{prefix}.{name}"
+        table = check.table(env[name], key)
+        allowed = {"redis_url", "interval", "timeout"} | (
+            {"prefix", "queues"} if name == "bullmq" else {"keys", "pattern"}
+        )
+        check.known(table, key, allowed)
+        url = check.url(table, "redis_url", key, redis_schemes) or env.get("redis_url")
+        if not url:
+            check.fail(f"{key}.redis_url", "is required (or set redis_url for the environment)")
+            continue
+        common: dict[str, Any] = {
+            "redis_url": url,
+            "interval": check.number(table, "interval", key, options["refresh"], minimum=0.2),
+            "timeout": check.number(table, "timeout", key, options["timeout"]),
+        }
+        if name == "bullmq":
+            result[name] = BullConfig(
+                prefix=check.string(table, "prefix", key) or "bull", queues=_names(check, table, key), **common
+            )
+        else:
+            result[name] = ListQueuesConfig(
+                keys=_names(check, table, key), pattern=check.string(table, "pattern", key) or "", **common
+            )
+    return result
 
 
 def _parse_redis(

@@ -325,3 +325,52 @@ class InvalidationResult:
     batches: int
     aborted: bool
     seconds: float
+
+
+# --- Queues --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueInfo:
+    """One queue of any kind: RabbitMQ, BullMQ or a plain Redis list used as a queue.
+
+    `depth` is what waits to be processed (RabbitMQ ready + unacked, BullMQ waiting + delayed + prioritized,
+    list length); `consumers` is RabbitMQ consumers or BullMQ workers (None: unknown for this kind).
+    """
+
+    kind: str  # rabbitmq | bullmq | list
+    name: str
+    depth: int
+    consumers: int | None = None
+    ready: int | None = None
+    in_flight: int | None = None  # RabbitMQ unacked, BullMQ active
+    failed: int | None = None
+    delayed: int | None = None
+    completed: int | None = None
+    paused: bool = False
+    publish_rate: float | None = None  # per second, when the broker reports it
+    deliver_rate: float | None = None
+    dead_letter_exchange: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+
+@dataclass(frozen=True)
+class QueueSnapshot:
+    source: str  # e.g. "rabbitmq (management API)", "rabbitmq (AMQP passive declare)", "bullmq", "lists"
+    queues: tuple[QueueInfo, ...]
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """A queue as the pane shows it: figures plus growth and drain estimates from its history."""
+
+    queue: QueueInfo
+    status: Status
+    growth_per_minute: float | None
+    drain_seconds: float | None  # None: unknown; inf: never (growing or not consumed)
+    reasons: tuple[str, ...] = ()
+    history: tuple[int, ...] = ()

@@ -69,6 +69,12 @@ def _summary(entry: dict[str, Any]) -> str:
         rows = data.get("services", [])
         worst = ", ".join(f"{r['service']} {'; '.join(r['reasons'])}" for r in rows if r["reasons"])
         return f"{data.get('mode')}: {len(rows)} services" + (f"; {worst}" if worst else ", all within thresholds")
+    if entry["kind"] == "queues":
+        queues = data.get("queues", [])
+        stuck = [q["name"] for q in queues if q["depth"] and q.get("consumers") == 0]
+        total = sum(q["depth"] for q in queues)
+        text = f"{data.get('source')}: {len(queues)} queues, {total} waiting"
+        return text + (f"; no consumers: {', '.join(stuck[:5])}" if stuck else "")
     if entry["kind"] == "cache":
         hit = data.get("hit_ratio")
         findings = ", ".join(entry.get("findings", [])) or "healthy"

@@ -4,26 +4,32 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field, replace
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 
 from console.adapters import http_health
+from console.adapters.bullmq import BullMQReader, ListQueues
 from console.adapters.metrics_scrape import ScrapeTraffic
 from console.adapters.mongo import MongoMonitor
 from console.adapters.prometheus import FleetQuery, NamespaceQuery, TrafficQuery
+from console.adapters.rabbitmq import ManagementApi, passive_depths
 from console.adapters.redis import RedisMonitor
 from console.collector import Clock, Source, utc_now
 from console.config import (
+    BullConfig,
     FleetConfig,
     HealthTargetConfig,
+    ListQueuesConfig,
     MongoConfig,
     PrometheusConfig,
+    RabbitConfig,
     RedisConfig,
     Settings,
     TrafficConfig,
 )
 from console.errors import SourceError
-from console.model import CacheStatus, HealthFleet, HealthTarget, MongoStatus, TrafficSnapshot
+from console.model import CacheStatus, HealthFleet, HealthTarget, MongoStatus, QueueSnapshot, TrafficSnapshot
 
 
 @dataclass
@@ -159,6 +165,87 @@ class CacheSource:
             self.namespaces.close()
 
 
+class RabbitSource:
+    """All queues of a vhost from the management API; AMQP passive declares of the configured queues when the
+    management API cannot be read."""
+
+    kind = "queues"
+    name = "queues:rabbitmq"
+
+    def __init__(self, config: RabbitConfig):
+        self.config = config
+        self.interval = config.interval
+        self.timeout = config.timeout * (2 + len(config.queues)) + 1.0
+        self.api: ManagementApi | None = None
+        if config.management_url:
+            parts = urlsplit(config.management_url)
+            bare = (
+                urlunsplit(
+                    (parts.scheme, parts.hostname + (f":{parts.port}" if parts.port else ""), parts.path, "", "")
+                )
+                if parts.hostname
+                else config.management_url
+            )
+            self.api = ManagementApi(
+                bare,
+                config.vhost,
+                config.timeout,
+                unquote(parts.username or "guest"),
+                unquote(parts.password or "guest"),
+                config.verify_tls,
+            )
+
+    async def poll(self) -> QueueSnapshot:
+        why = "no management_url configured"
+        if self.api is not None:
+            try:
+                return QueueSnapshot("rabbitmq (management API)", await self.api.queues())
+            except SourceError as exc:
+                if not (self.config.amqp_url and self.config.queues):
+                    raise
+                why = f"management API: {exc}"
+        if not (self.config.amqp_url and self.config.queues):
+            raise SourceError("nothing to read: set management_url, or amqp_url with queues")
+        queues, note = await passive_depths(self.config.amqp_url, self.config.queues, self.config.timeout)
+        return QueueSnapshot("rabbitmq (AMQP passive declare)", queues, " · ".join(n for n in (why, note) if n))
+
+    async def aclose(self) -> None:
+        if self.api is not None:
+            await self.api.aclose()
+
+
+class BullSource:
+    kind = "queues"
+    name = "queues:bullmq"
+
+    def __init__(self, config: BullConfig):
+        self.interval = config.interval
+        self.timeout = config.timeout + 1.0
+        self.reader = BullMQReader(config.redis_url, config.prefix, config.queues, config.timeout)
+
+    async def poll(self) -> QueueSnapshot:
+        return QueueSnapshot("bullmq", await self.reader.queues())
+
+    async def aclose(self) -> None:
+        await self.reader.aclose()
+
+
+class ListSource:
+    kind = "queues"
+    name = "queues:lists"
+
+    def __init__(self, config: ListQueuesConfig):
+        self.interval = config.interval
+        self.timeout = config.timeout + 1.0
+        self.reader = ListQueues(config.redis_url, config.keys, config.pattern, config.timeout)
+
+    async def poll(self) -> QueueSnapshot:
+        return QueueSnapshot("redis lists", await self.reader.queues())
+
+    async def aclose(self) -> None:
+        await self.reader.aclose()
+
+
 class FleetSource:
     """Health rows for every series of an `up` / `probe_success` query: hundreds of endpoints, one request."""
 
@@ -191,6 +278,12 @@ def build_sources(settings: Settings, clock: Clock = utc_now) -> list[Source]:
         # Namespace counters are the application's, not an instance's: read them from Prometheus once.
         prometheus = settings.env.prometheus if index == 0 else None
         sources.append(CacheSource(instance, settings.env.cache.stats_key, prometheus))
+    if settings.env.rabbitmq is not None:
+        sources.append(RabbitSource(settings.env.rabbitmq))
+    if settings.env.bullmq is not None:
+        sources.append(BullSource(settings.env.bullmq))
+    if settings.env.lists is not None:
+        sources.append(ListSource(settings.env.lists))
     if settings.env.prometheus is not None:
         sources.extend(FleetSource(fleet, settings.env.prometheus) for fleet in settings.env.fleet)
     traffic = settings.traffic

@@ -89,6 +89,27 @@ class TestCachePane:
         assert snap_compare(make_scene_app("degraded"), terminal_size=WIDE, run_before=open_dialog)
 
 
+class TestQueuesPane:
+    """The Queues pane: normal, growing backlog with no consumers, paused, 1,000 queues filtered, unreachable."""
+
+    @SIZES
+    @pytest.mark.parametrize("scene", ["all-ok", "degraded", "unreachable"])
+    def test_scene(self, snap_compare, scene, size):
+        async def show_queues(pilot):
+            await pilot.press("4")
+            await pilot.pause()
+
+        assert snap_compare(make_scene_app(scene), terminal_size=size, run_before=show_queues)
+
+    @SIZES
+    def test_thousand_queues_filtered(self, snap_compare, size):
+        async def filter_queues(pilot):
+            await pilot.press("4", "slash", *"tenant-09", "enter")
+            await pilot.pause()
+
+        assert snap_compare(make_scene_app("many-queues"), terminal_size=size, run_before=filter_queues)
+
+
 class TestScreens:
     """Help and the paused banner."""
 

@@ -1,0 +1,197 @@
+"""Queues pane: RabbitMQ, BullMQ and Redis-list queues in one table — depth, growth per minute, drain ETA,
+consumers and a depth trend. `/` filters by name, `s` sorts by depth or by growth. DataTable draws only the
+visible rows, so thousands of queues stay cheap."""
+
+from __future__ import annotations
+
+import math
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.widgets import DataTable, Input
+
+from console.model import QueueRow
+from widgets.pane import Pane
+from widgets.render import GLYPH, STYLE, duration, safe, spark
+
+KIND = {"rabbitmq": "rmq", "bullmq": "bull", "list": "list"}
+WIDE = (
+    ("status", "", 2),
+    ("kind", "KIND", 4),
+    ("queue", "QUEUE", None),
+    ("depth", "DEPTH", 7),
+    ("growth", "GROW/M", 7),
+    ("eta", "DRAIN", 7),
+    ("consumers", "CONS", 4),
+    ("trend", "TREND", 10),
+)
+# Narrow panes (the 120x40 grid): no cell padding, so each width includes its own gap.
+NARROW = (
+    ("status", "", 2),
+    ("queue", "QUEUE", None),
+    ("depth", "DEPTH", 7),
+    ("growth", "GROW", 6),
+    ("consumers", "CON", 4),
+)
+WIDE_FROM = 70
+NUMERIC = {"depth", "growth", "eta", "consumers"}
+
+
+def count(value: float) -> str:
+    if abs(value) >= 1_000_000:
+        return f"{value / 1_000_000:.1f}M"
+    if abs(value) >= 10_000:
+        return f"{value / 1000:.0f}k"
+    return f"{value:.0f}"
+
+
+def eta(seconds: float | None) -> Text:
+    if seconds is None:
+        return Text("—", style="dim")
+    if math.isinf(seconds):
+        return Text("never", style="bold red")
+    return Text("0" if seconds == 0 else duration(seconds))
+
+
+def queue_cells(row: QueueRow, queue_width: int, columns: tuple = WIDE) -> list[Text]:
+    queue = row.queue
+    name = safe(queue.name, queue_width)
+    if queue.paused:
+        name.append(" paused", style="yellow")
+    growth = Text(
+        "—" if row.growth_per_minute is None else f"{row.growth_per_minute:+.0f}",
+        style="yellow" if (row.growth_per_minute or 0) > 0 else "",
+    )
+    consumers = "?" if queue.consumers is None else str(queue.consumers)
+    drain = eta(row.drain_seconds)
+    cells = {
+        "status": Text(GLYPH[row.status], style=STYLE[row.status]),
+        "kind": Text(KIND.get(queue.kind, queue.kind), style="dim"),
+        "queue": name,
+        "depth": Text(count(queue.depth), justify="right"),
+        "growth": Text(growth.plain, style=growth.style, justify="right"),
+        "eta": Text(drain.plain, style=drain.style, justify="right"),
+        "consumers": Text(consumers, justify="right", style="bold red" if queue.consumers == 0 and queue.depth else ""),
+        "trend": spark([float(d) for d in row.history], 10, STYLE[row.status], floor=0.0),
+    }
+    return [cells[key] for key, _h, _w in columns]
+
+
+class QueuesPane(Pane):
+    pane_title = "Queues"
+    key = "4"
+
+    BINDINGS = [
+        Binding("slash", "filter", "Filter"),
+        Binding("s", "sort", "Sort", show=False),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    QueuesPane DataTable { height: 1fr; background: $surface; }
+    QueuesPane Input { display: none; height: 3; }
+    QueuesPane.-filtering Input { display: block; }
+    """
+
+    rows: reactive[tuple[QueueRow, ...]] = reactive((), always_update=True)
+    """Every queue, judged by the board."""
+    filter_text: reactive[str] = reactive("")
+    """Substring the queue names must contain."""
+    sort_by: reactive[str] = reactive("status")
+    """status (worst, then deepest) or growth."""
+    source_note: reactive[str] = reactive("")
+    """Which way each kind was read (management API or AMQP fallback)."""
+
+    def compose(self) -> ComposeResult:
+        table: DataTable[Text] = DataTable(cursor_type="row", id="queues-table")
+        yield table
+        yield Input(placeholder="filter queues by name (esc clears)", id="queues-filter")
+
+    @property
+    def columns(self) -> tuple:
+        return WIDE if (self.content_size.width or 80) >= WIDE_FROM else NARROW
+
+    def on_mount(self) -> None:
+        self._columns()
+
+    def _queue_width(self) -> int:
+        columns = self.columns
+        padding = 2 * len(columns) if columns is WIDE else 0
+        fixed = sum(w or 0 for _k, _h, w in columns) + padding + 3
+        width = self.content_size.width
+        return 30 if width == 0 else max(8, width - fixed)
+
+    def _columns(self) -> None:
+        table = self.query_one(DataTable)
+        table.clear(columns=True)
+        table.cell_padding = 1 if self.columns is WIDE else 0
+        for key, header, width in self.columns:
+            label = Text(header, justify="right" if key in NUMERIC else "left")
+            table.add_column(label, key=key, width=width if width is not None else self._queue_width())
+
+    def on_resize(self) -> None:
+        self._columns()
+        self._refresh_table(force=True)
+
+    def _visible(self) -> list[QueueRow]:
+        needle = self.filter_text.lower()
+        rows = [r for r in self.rows if needle in r.queue.name.lower()] if needle else list(self.rows)
+        if self.sort_by == "growth":
+            rows.sort(key=lambda r: -(r.growth_per_minute or 0.0))
+        return rows
+
+    def watch_rows(self) -> None:
+        self._refresh_table()
+
+    def watch_filter_text(self) -> None:
+        self._refresh_table(force=True)
+
+    def watch_sort_by(self) -> None:
+        self._refresh_table(force=True)
+
+    def watch_source_note(self, note: str) -> None:
+        self.border_title = f"{self.key} Queues" + (f" · {note}" if note else "")
+
+    def _refresh_table(self, force: bool = False) -> None:
+        table = self.query_one(DataTable)
+        rows = self._visible()
+        order = [r.queue.key for r in rows]
+        current = [str(k.value) for k in table.rows]
+        width = self._queue_width()
+        if order == current and not force:
+            for row in rows:
+                for (column, _h, _w), cell in zip(self.columns, queue_cells(row, width, self.columns), strict=True):
+                    if table.get_cell(row.queue.key, column) != cell:
+                        table.update_cell(row.queue.key, column, cell)
+            return
+        highlighted = current[table.cursor_row] if current and 0 <= table.cursor_row < len(current) else None
+        table.clear()
+        for row in rows:
+            table.add_row(*queue_cells(row, width, self.columns), key=row.queue.key)
+        if highlighted in order:
+            table.move_cursor(row=order.index(highlighted), animate=False)
+
+    def action_filter(self) -> None:
+        self.add_class("-filtering")
+        self.query_one(Input).focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one(Input)
+        box.value = ""
+        self.filter_text = ""
+        self.remove_class("-filtering")
+        self.query_one(DataTable).focus()
+
+    @on(Input.Changed, "#queues-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value.strip()
+
+    @on(Input.Submitted, "#queues-filter")
+    def _filter_done(self) -> None:
+        self.query_one(DataTable).focus()
+
+    def action_sort(self) -> None:
+        self.sort_by = "growth" if self.sort_by == "status" else "status"
