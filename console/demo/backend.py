@@ -23,6 +23,7 @@ from console.adapters.http_metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from console.adapters.http_metrics import RequestMetrics
 from console.demo import prometheus as demo_prometheus
 from console.demo.cache_traffic import CacheTraffic
+from console.demo.queue_traffic import AMQP_URL, QueueTraffic
 from console.demo.traffic import ROUTES, TrafficGenerator
 from console.model import HealthCheck, Status
 
@@ -271,8 +272,11 @@ def serve_forever(state_dir: Path | None = None) -> None:
     stack.start()
     targets = {s.name: f"127.0.0.1:{stack.base + s.offset}" for s in stack.services.values() if s.name in ROUTES}
     prometheus = demo_prometheus.start(targets, stack.base + PROMETHEUS_OFFSET, state_dir or Path.cwd())
-    cache = CacheTraffic(os.environ.get("OPSCONSOLE_DEMO_REDIS", DEMO_REDIS_URL))
+    redis_url = os.environ.get("OPSCONSOLE_DEMO_REDIS", DEMO_REDIS_URL)
+    cache = CacheTraffic(redis_url)
     cache.start()
+    queues = QueueTraffic(os.environ.get("OPSCONSOLE_DEMO_AMQP", AMQP_URL), redis_url)
+    queues.start()
     print(f"opsconsole demo stack on 127.0.0.1:{stack.base} (control) …", flush=True)
     for entry in stack.describe():
         print(f"  {entry['name']:8} {entry['style']:6} {entry['probes']}", flush=True)
@@ -282,6 +286,7 @@ def serve_forever(state_dir: Path | None = None) -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        queues.stop()
         cache.stop()
         if prometheus is not None:
             prometheus.terminate()
