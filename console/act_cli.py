@@ -85,3 +85,41 @@ async def cache_invalidate(settings: Settings, args: argparse.Namespace) -> int:
         return 1
     finally:
         await action.aclose()
+
+
+async def queue_action(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from console.queue_actions import QueueAction
+
+    action = QueueAction(
+        settings,
+        args.verb,
+        args.kind,
+        args.queue,
+        AuditLog(settings.audit_log),
+        count=args.count,
+        backup_dir=Path(args.backup_dir) if args.backup_dir else None,
+    )
+    write = WriteMode()
+    try:
+        if args.write and not args.dry_run:
+            write.enable(args.reason, settings.write_minutes)
+        plan = await action.dry_run()
+        protected = " (PROTECTED)" if settings.env.protected else ""
+        print(f"{settings.env.name}{protected} · {clean(plan.summary, 300)}")
+        if args.dry_run:
+            print("dry-run: nothing changed")
+            return 0
+        result = await action.execute(write, given=args.confirm, yes=args.yes)
+        print("done: " + ", ".join(f"{k}={clean(v, 200)}" for k, v in result.items()))
+        return 0
+    except ActionRefused as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    except AuditError as exc:
+        print(f"opsconsole act: {exc} — nothing was changed", file=sys.stderr)
+        return 1
+    except ConsoleError as exc:
+        print(f"opsconsole act: {exc}", file=sys.stderr)
+        return 1

@@ -26,9 +26,11 @@ from console.board import Board, assess_cache, assess_mongo
 from console.collector import Clock, Collector, Source, utc_now
 from console.config import Settings
 from console.model import CacheStatus, QueueSnapshot, Reading, Status, TrafficSnapshot
+from console.queue_actions import QueueAction
 from console.screens.health_detail import HealthDetailScreen
 from console.screens.help import HelpScreen
 from console.screens.invalidate import InvalidateScreen
+from console.screens.queue_action import QueueActionScreen
 from console.screens.traffic_routes import TrafficRoutesScreen
 from console.screens.write_mode import WriteModeScreen
 from widgets.cache_pane import CachePane, CacheView
@@ -351,6 +353,12 @@ class OpsConsoleApp(App[int]):
         self.push_screen(
             WriteModeScreen(self.settings.write_minutes, self.settings.env.name, self.settings.env.protected), enabled
         )
+
+    @on(QueuesPane.ActionRequested)
+    def _queue_action(self, message: QueuesPane.ActionRequested) -> None:
+        verb = "resume" if message.verb == "pause" and message.paused else message.verb
+        action = QueueAction(self.settings, verb, message.kind, message.queue, self.audit)
+        self.push_screen(QueueActionScreen(action, self.write))
 
     @on(CachePane.InvalidateRequested)
     def _invalidate(self) -> None:

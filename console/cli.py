@@ -81,6 +81,26 @@ def build_parser() -> argparse.ArgumentParser:
     inv.add_argument("--yes", action="store_true", help="confirm a small invalidation")
     inv.add_argument("--confirm", metavar="PATTERN", help="typed confirmation: repeat the pattern exactly")
 
+    qa = act_sub.add_parser(
+        "queue",
+        help="BullMQ pause / resume / retry failed / clean completed; RabbitMQ purge (backup first)",
+        description="Dry-run first; without --write nothing changes. Purges and more than 1000 jobs, or a "
+        "protected environment, need --confirm QUEUE; otherwise --yes confirms.",
+    )
+    _common(qa)
+    qa.add_argument("verb", choices=["pause", "resume", "retry", "clean", "purge"])
+    qa.add_argument("--kind", choices=["bullmq", "rabbitmq"], required=True)
+    qa.add_argument("--queue", required=True)
+    qa.add_argument("--count", type=int, help="retry: at most N failed jobs (default: all)")
+    qa.add_argument(
+        "--backup-dir", help="purge: folder for the NDJSON backup (default: ~/.local/state/opsconsole/backups)"
+    )
+    qa.add_argument("--dry-run", action="store_true", help="only show what would change")
+    qa.add_argument("--write", action="store_true", help="allow the change (needs --reason)")
+    qa.add_argument("--reason", default="", help="why (goes to the audit journal)")
+    qa.add_argument("--yes", action="store_true", help="confirm a small action")
+    qa.add_argument("--confirm", metavar="QUEUE", help="typed confirmation: repeat the queue name exactly")
+
     audit = sub.add_parser("audit", help="list the audit journal of actions, dry-runs and refusals")
     _common(audit)
     audit.add_argument("--last", type=int, default=20, metavar="N", help="show the last N records (default 20)")
@@ -173,8 +193,10 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
 
 def cmd_act(args: argparse.Namespace) -> int:
-    from console.act_cli import cache_invalidate
+    from console.act_cli import cache_invalidate, queue_action
 
+    if args.action == "queue":
+        return asyncio.run(queue_action(_settings(args), args))
     return asyncio.run(cache_invalidate(_settings(args), args))
 
 

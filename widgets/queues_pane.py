@@ -5,11 +5,13 @@ visible rows, so thousands of queues stay cheap."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import DataTable, Input
 
@@ -88,7 +90,20 @@ class QueuesPane(Pane):
         Binding("slash", "filter", "Filter"),
         Binding("s", "sort", "Sort", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("P", "act('pause')", "Pause/resume", show=False),
+        Binding("R", "act('retry')", "Retry failed", show=False),
+        Binding("C", "act('clean')", "Clean completed", show=False),
+        Binding("X", "act('purge')", "Purge", show=False),
     ]
+
+    @dataclass
+    class ActionRequested(Message):
+        """The operator asked for `verb` on the highlighted queue."""
+
+        verb: str
+        kind: str
+        queue: str
+        paused: bool
 
     DEFAULT_CSS = """
     QueuesPane DataTable { height: 1fr; background: $surface; }
@@ -192,6 +207,14 @@ class QueuesPane(Pane):
     @on(Input.Submitted, "#queues-filter")
     def _filter_done(self) -> None:
         self.query_one(DataTable).focus()
+
+    def action_act(self, verb: str) -> None:
+        table = self.query_one(DataTable)
+        rows = self._visible()
+        if not rows or not 0 <= table.cursor_row < len(rows):
+            return
+        queue = rows[table.cursor_row].queue
+        self.post_message(self.ActionRequested(verb, queue.kind, queue.name, queue.paused))
 
     def action_sort(self) -> None:
         self.sort_by = "growth" if self.sort_by == "status" else "status"

@@ -1,0 +1,273 @@
+"""Queue actions: BullMQ pause / resume / retry failed / clean completed, RabbitMQ purge with a backup.
+
+Same contract as every action (`console.actions`): a dry-run that says exactly what will change, a
+confirmation scaled to the blast radius, write mode, and a journal entry for the dry-run, a refusal and
+the result. BullMQ changes go through the official `bullmq` package (the Lua scripts Node BullMQ runs).
+A RabbitMQ purge first writes every message to an NDJSON backup (body base64, properties, headers) and
+acks the messages only after the backup is fsynced: the queue is never emptied before its copy exists.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from console.actions import Confirmation, WriteMode
+from console.audit import AuditLog, AuditRecord
+from console.config import Settings
+from console.errors import ActionRefused, SourceUnavailable
+
+BULL_VERBS = ("pause", "resume", "retry", "clean")
+KEY_CONFIRM_LIMIT = 1000  # more jobs or messages than this: type the queue name
+
+
+@dataclass(frozen=True)
+class QueuePlan:
+    verb: str
+    kind: str
+    queue: str
+    affected: int  # jobs or messages the action touches
+    summary: str
+    confirmation: Confirmation
+
+
+@dataclass
+class QueueAction:
+    """One verb on one queue; `dry_run()` first, then `execute()`."""
+
+    settings: Settings
+    verb: str  # pause | resume | retry | clean | purge
+    kind: str  # bullmq | rabbitmq
+    queue: str
+    audit: AuditLog
+    count: int | None = None  # retry: at most this many failed jobs (None: all)
+    backup_dir: Path | None = None  # purge: where the NDJSON backup goes
+    plan: QueuePlan | None = field(default=None, init=False)
+
+    @property
+    def name(self) -> str:
+        return f"queue-{self.verb}"
+
+    def _record(self, outcome: str, **extra: Any) -> AuditRecord:
+        parameters = {"kind": self.kind, "queue": self.queue, "verb": self.verb}
+        if self.count is not None:
+            parameters["count"] = str(self.count)
+        return AuditRecord(
+            action=self.name,
+            target=f"{self.kind}:{self.queue}",
+            environment=self.settings.env.name,
+            outcome=outcome,
+            parameters=parameters,
+            **extra,
+        )
+
+    def _check(self) -> None:
+        if self.kind == "bullmq" and self.verb not in BULL_VERBS:
+            raise ActionRefused(f"BullMQ queues support {', '.join(BULL_VERBS)}, not {self.verb!r}")
+        if self.kind == "rabbitmq" and self.verb != "purge":
+            raise ActionRefused("RabbitMQ queues support purge (with backup) only")
+        if self.kind not in ("bullmq", "rabbitmq"):
+            raise ActionRefused(f"no actions for {self.kind} queues")
+        if self.kind == "bullmq" and self.settings.env.bullmq is None:
+            raise ActionRefused("no [env.NAME.bullmq] configured")
+        if self.kind == "rabbitmq" and (self.settings.env.rabbitmq is None or not self.settings.env.rabbitmq.amqp_url):
+            raise ActionRefused("purge needs [env.NAME.rabbitmq] amqp_url")
+        if self.kind == "rabbitmq" and self.queue.endswith(("dlq", "dead.letter.queue", ".dead")):
+            raise ActionRefused("dead-letter queues are purged from the DLQ pane, not here")
+
+    def _bull_queue(self):  # type: ignore[no-untyped-def]
+        from bullmq import Queue
+
+        assert self.settings.env.bullmq is not None
+        config = self.settings.env.bullmq
+        return Queue(self.queue, {"connection": config.redis_url, "prefix": config.prefix})
+
+    async def dry_run(self) -> QueuePlan:
+        self._check()
+        if self.kind == "bullmq":
+            queue = self._bull_queue()
+            try:
+                counts = await queue.getJobCounts("waiting", "failed", "completed", "paused", "active")
+                paused = await queue.isPaused()
+            except Exception as exc:  # noqa: BLE001
+                raise SourceUnavailable(f"BullMQ: {exc}") from None
+            finally:
+                await queue.close()
+            affected, summary = {
+                "pause": (
+                    counts.get("waiting", 0) + counts.get("paused", 0),
+                    "already paused" if paused else "workers stop taking new jobs; active jobs finish",
+                ),
+                "resume": (
+                    counts.get("waiting", 0) + counts.get("paused", 0),
+                    "workers take jobs again" if paused else "not paused: nothing to do",
+                ),
+                "retry": (
+                    min(counts.get("failed", 0), self.count or counts.get("failed", 0)),
+                    "failed jobs move back to waiting and run again",
+                ),
+                "clean": (counts.get("completed", 0), "completed jobs are deleted (their results are lost)"),
+            }[self.verb]
+        else:
+            affected = await self._rabbit_depth()
+            summary = f"every message is written to a backup file first, then removed ({affected} ready)"
+        typed = affected > KEY_CONFIRM_LIMIT or self.settings.env.protected or self.verb == "purge"
+        confirmation = Confirmation("typed" if typed else "key", self.queue)
+        self.plan = QueuePlan(
+            self.verb,
+            self.kind,
+            self.queue,
+            affected,
+            f"{self.verb} {self.kind} queue {self.queue!r}: {affected} affected — {summary}",
+            confirmation,
+        )
+        self.audit.append(self._record("dry-run", counts={"affected": affected}))
+        return self.plan
+
+    def authorise(self, write: WriteMode, given: str | None = None, yes: bool = False, reason: str = "") -> None:
+        why = ""
+        if not write.active():
+            why = "read-only mode: enable write mode (w in the console, --write --reason in the CLI)"
+        elif self.plan is None:
+            why = "no dry-run: preview first"
+        elif not self.plan.confirmation.satisfied_by(given, yes):
+            why = (
+                f"confirmation required: type the queue name {self.queue!r}"
+                if self.plan.confirmation.level == "typed"
+                else "confirmation required (y / --yes)"
+            )
+        if why:
+            self.audit.append(self._record("refused", detail=why, reason=reason or write.reason))
+            raise ActionRefused(why)
+
+    async def execute(self, write: WriteMode, given: str | None = None, yes: bool = False) -> dict[str, Any]:
+        self.authorise(write, given, yes)
+        assert self.plan is not None
+        self.audit.append(self._record("started", reason=write.reason, counts={"affected": self.plan.affected}))
+        started = time.monotonic()
+        try:
+            result = await (self._bull() if self.kind == "bullmq" else self._purge())
+        except Exception as exc:
+            self.audit.append(
+                self._record(
+                    "failed", reason=write.reason, detail=str(exc), duration_seconds=time.monotonic() - started
+                )
+            )
+            raise
+        self.audit.append(
+            self._record("done", reason=write.reason, counts=result, duration_seconds=time.monotonic() - started)
+        )
+        return result
+
+    async def _bull(self) -> dict[str, Any]:
+        queue = self._bull_queue()
+        try:
+            if self.verb == "pause":
+                await queue.pause()
+                return {"paused": True}
+            if self.verb == "resume":
+                await queue.resume()
+                return {"paused": False}
+            if self.verb == "clean":
+                removed = await queue.clean(0, 0, "completed")
+                return {"removed": len(removed) if isinstance(removed, list) else int(removed or 0)}
+            if self.count is None:
+                before = (await queue.getJobCounts("failed")).get("failed", 0)
+                await queue.retryJobs({"state": "failed"})
+                after = (await queue.getJobCounts("failed")).get("failed", 0)
+                return {"retried": before - after}
+            retried = 0
+            for job in await queue.getFailed(0, self.count - 1):
+                await job.retry("failed")
+                retried += 1
+            return {"retried": retried}
+        finally:
+            await queue.close()
+
+    async def _rabbit_depth(self) -> int:
+        import aio_pika
+
+        assert self.settings.env.rabbitmq is not None and self.settings.env.rabbitmq.amqp_url
+        connection = await aio_pika.connect(self.settings.env.rabbitmq.amqp_url, timeout=5)
+        try:
+            channel = await connection.channel()
+            declared = await channel.declare_queue(self.queue, passive=True)
+            return int(declared.declaration_result.message_count or 0)
+        finally:
+            await connection.close()
+
+    async def _purge(self) -> dict[str, Any]:
+        """Read every ready message without acking, write them all to the backup, fsync, then ack them."""
+        import aio_pika
+
+        assert self.settings.env.rabbitmq is not None and self.settings.env.rabbitmq.amqp_url
+        folder = (
+            self.backup_dir
+            or Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state")) / "opsconsole" / "backups"
+        )
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        path = folder / f"{self.settings.env.name}-{self.queue}-{stamp}.ndjson"
+        connection = await aio_pika.connect(self.settings.env.rabbitmq.amqp_url, timeout=5)
+        messages = []
+        try:
+            channel = await connection.channel()
+            queue = await channel.declare_queue(self.queue, passive=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as backup:
+                while True:
+                    message = await queue.get(no_ack=False, fail=False, timeout=5)
+                    if message is None:
+                        break
+                    messages.append(message)
+                    backup.write(json.dumps(message_record(message), sort_keys=True) + "\n")
+                backup.flush()
+                os.fsync(backup.fileno())
+            for message in messages:  # only now: the copy is on disk
+                await message.ack()
+        finally:
+            await connection.close()  # unacked messages (on failure) go back to the queue
+        return {"purged": len(messages), "backup": str(path)}
+
+
+def message_record(message: Any) -> dict[str, Any]:
+    """A message as one NDJSON line: exact body (base64) plus the properties a restore needs."""
+    headers = {k: _jsonable(v) for k, v in (message.headers or {}).items()}
+    return {
+        "body_b64": base64.b64encode(message.body).decode(),
+        "routing_key": message.routing_key,
+        "exchange": message.exchange,
+        "properties": {
+            "content_type": message.content_type,
+            "content_encoding": message.content_encoding,
+            "delivery_mode": int(message.delivery_mode) if message.delivery_mode else None,
+            "priority": message.priority,
+            "correlation_id": message.correlation_id,
+            "reply_to": message.reply_to,
+            "expiration": str(message.expiration) if message.expiration else None,
+            "message_id": message.message_id,
+            "type": message.type,
+            "user_id": message.user_id,
+            "app_id": message.app_id,
+            "timestamp": message.timestamp.isoformat() if message.timestamp else None,
+        },
+        "headers": headers,
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return {"b64": base64.b64encode(value).decode()}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
