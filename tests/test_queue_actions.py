@@ -210,3 +210,47 @@ async def test_dead_letter_queues_are_not_purged_here(tmp_path: Path) -> None:
     )
     with pytest.raises(ActionRefused, match="DLQ pane"):
         await action.dry_run()
+
+
+@requires_redis_server
+async def test_queues_pane_pause_key_through_the_tui(make_redis, tmp_path: Path) -> None:
+    from console.app import make_app
+    from console.screens.queue_action import QueueActionScreen
+    from console.sources import build_sources
+
+    redis = make_redis()
+    queue = Queue("reports", {"connection": redis.url})
+    await queue.add("build", {"n": 1})
+    env = Environment(name="t", bullmq=BullConfig(redis_url=redis.url, interval=0.2))
+    settings = Settings(env=env, environments=("t",), audit_log=tmp_path / "audit.jsonl")
+    app = make_app(settings, build_sources(settings))
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            for _ in range(200):
+                if app.board.queue_rows():
+                    break
+                await pilot.pause(0.02)
+            await pilot.press("w")
+            await pilot.press(*"INC-9", "enter")
+            await pilot.press("4", "P")
+            assert isinstance(app.screen, QueueActionScreen)
+            for _ in range(200):
+                if app.screen.ready:
+                    break
+                await pilot.pause(0.02)
+            await pilot.press("y")
+            for _ in range(200):
+                if app.screen.done:
+                    break
+                await pilot.pause(0.02)
+            status = app.screen.query_one("#queue-action-status").render()
+            assert await queue.isPaused(), str(status)
+            await pilot.press("escape")
+            for _ in range(200):  # the next poll shows it paused
+                rows = app.board.queue_rows()
+                if rows and rows[0].queue.paused:
+                    break
+                await pilot.pause(0.02)
+            assert "paused" in app.board.queue_rows()[0].reasons
+    finally:
+        await queue.close()

@@ -18,6 +18,7 @@ from widgets.render import safe
 
 class QueueActionScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape", "dismiss", "Close"), Binding("y", "confirm_key", "Confirm", show=False)]
+    AUTO_FOCUS = ""  # `y` must reach the confirm binding, not a text box
 
     DEFAULT_CSS = """
     QueueActionScreen { align: center middle; }
@@ -55,6 +56,9 @@ class QueueActionScreen(ModalScreen[None]):
         except (ActionRefused, ConsoleError) as exc:
             self._status(f"✖ {exc}", "bold red")
             return
+        except Exception as exc:  # noqa: BLE001 - shown, never swallowed by the worker
+            self._status(f"✖ {type(exc).__name__}: {safe(exc, 200)}", "bold red")
+            return
         self.query_one("#queue-action-plan", Static).update(safe(plan.summary, 300))
         self.ready = True
         if not self.write.active():
@@ -83,6 +87,9 @@ class QueueActionScreen(ModalScreen[None]):
             result = await self.action.execute(self.write, given, yes)
         except (ActionRefused, ConsoleError) as exc:
             self._status(f"✖ {exc}", "bold red")
+            return
+        except Exception as exc:  # noqa: BLE001 - shown, never swallowed by the worker
+            self._status(f"✖ {type(exc).__name__}: {safe(exc, 200)}", "bold red")
             return
         self.done = True
         self._status("done: " + ", ".join(f"{k}={v}" for k, v in result.items()) + " · esc to close", "bold green")
