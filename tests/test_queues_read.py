@@ -246,3 +246,72 @@ async def test_redis_lists_by_key_and_pattern(make_redis) -> None:
     finally:
         await reader.aclose()
     assert depths == {"events:dlq": 0, "jobs:a": 3, "jobs:b": 1}
+
+
+class TcpProxy:
+    """A loopback TCP proxy that can be cut and restored: a broker outage without touching the broker."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = free_port()
+        self.server: asyncio.Server | None = None
+        self.pipes: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+            self.server = None
+        for task in list(self.pipes):
+            task.cancel()
+        await asyncio.gather(*self.pipes, return_exceptions=True)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            try:
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            finally:
+                sink.close()
+
+        for task in (
+            asyncio.create_task(pipe(reader, upstream_writer)),
+            asyncio.create_task(pipe(upstream_reader, writer)),
+        ):
+            self.pipes.add(task)
+            task.add_done_callback(self.pipes.discard)
+
+
+@requires_rabbitmq
+async def test_management_api_outage_goes_stale_then_recovers() -> None:
+    from console.collector import Collector
+    from console.model import Reading, SourceMode
+
+    proxy = TcpProxy(15672)
+    await proxy.start()
+    readings: list[Reading] = []
+    source = RabbitSource(
+        RabbitConfig(management_url=f"http://guest:guest@127.0.0.1:{proxy.port}", interval=0.1, timeout=1.0)
+    )
+    collector = Collector([source], readings.append)
+    collector.start()
+    try:
+
+        async def mode_is(mode: SourceMode):  # type: ignore[no-untyped-def]
+            return readings and readings[-1].mode is mode
+
+        await until(lambda: mode_is(SourceMode.LIVE))
+        await proxy.stop()
+        await until(lambda: mode_is(SourceMode.STALE))
+        assert readings[-1].value is not None and readings[-1].error
+        await proxy.start()
+        await until(lambda: mode_is(SourceMode.LIVE))
+    finally:
+        await collector.stop()
+        await proxy.stop()
