@@ -90,7 +90,49 @@ async def cache_invalidate(settings: Settings, args: argparse.Namespace) -> int:
 async def queue_action(settings: Settings, args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from console.queue_actions import QueueAction
+    from console.queue_actions import QueueAction, restore_backup
+
+    if args.verb == "restore":
+        rabbit = settings.env.rabbitmq
+        if rabbit is None or not rabbit.amqp_url or not args.file:
+            print("restore needs [env.NAME.rabbitmq] amqp_url and --file BACKUP", file=sys.stderr)
+            return EXIT_REFUSED
+        write = WriteMode()
+        if not args.write:
+            print("refused: read-only mode: add --write --reason …", file=sys.stderr)
+            return EXIT_REFUSED
+        write.enable(args.reason or "restore", settings.write_minutes)
+        log = AuditLog(settings.audit_log)
+        from console.audit import AuditRecord
+
+        try:
+            log.append(
+                AuditRecord(
+                    "queue-restore",
+                    f"rabbitmq:{args.queue}",
+                    settings.env.name,
+                    "started",
+                    parameters={"file": args.file},
+                    reason=write.reason,
+                )
+            )
+            restored = await restore_backup(rabbit.amqp_url, Path(args.file), args.queue)
+        except (ActionRefused, ConsoleError, OSError) as exc:
+            print(f"opsconsole act: {exc}", file=sys.stderr)
+            return 1
+        log.append(
+            AuditRecord(
+                "queue-restore",
+                f"rabbitmq:{args.queue}",
+                settings.env.name,
+                "done",
+                parameters={"file": args.file},
+                counts={"restored": restored},
+                reason=write.reason,
+            )
+        )
+        print(f"restored {restored} messages to {args.queue}")
+        return 0
 
     action = QueueAction(
         settings,

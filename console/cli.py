@@ -88,10 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
         "protected environment, need --confirm QUEUE; otherwise --yes confirms.",
     )
     _common(qa)
-    qa.add_argument("verb", choices=["pause", "resume", "retry", "clean", "purge"])
+    qa.add_argument("verb", choices=["pause", "resume", "retry", "clean", "purge", "restore"])
     qa.add_argument("--kind", choices=["bullmq", "rabbitmq"], required=True)
     qa.add_argument("--queue", required=True)
     qa.add_argument("--count", type=int, help="retry: at most N failed jobs (default: all)")
+    qa.add_argument("--file", help="restore: the NDJSON backup a purge wrote")
     qa.add_argument(
         "--backup-dir", help="purge: folder for the NDJSON backup (default: ~/.local/state/opsconsole/backups)"
     )

@@ -254,3 +254,70 @@ async def test_queues_pane_pause_key_through_the_tui(make_redis, tmp_path: Path)
             assert "paused" in app.board.queue_rows()[0].reasons
     finally:
         await queue.close()
+
+
+@requires_rabbitmq
+async def test_purge_then_restore_round_trip_is_exact(tmp_path: Path) -> None:
+    import aio_pika
+
+    from console.queue_actions import restore_backup
+
+    name = f"oc-test-restore-{uuid.uuid4().hex[:8]}"
+    connection = await aio_pika.connect(AMQP)
+    try:
+        channel = await connection.channel()
+        await channel.declare_queue(name, durable=False, auto_delete=False)
+        sent = [
+            (f"body-{i}".encode() + bytes([0, 255, i]), {"x-n": i, "x-bin": bytearray(b"\x01\x02")}) for i in range(25)
+        ]
+        for index, (body, headers) in enumerate(sent):
+            await channel.default_exchange.publish(
+                aio_pika.Message(
+                    body,
+                    headers=headers,
+                    message_id=f"id-{index}",
+                    correlation_id="c",
+                    priority=3,
+                    content_type="application/x-test",
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                ),
+                routing_key=name,
+            )
+        env = Environment(name="t", rabbitmq=RabbitConfig(amqp_url=AMQP))
+        action = QueueAction(
+            Settings(env=env, environments=("t",)),
+            "purge",
+            "rabbitmq",
+            name,
+            AuditLog(tmp_path / "a.jsonl"),
+            backup_dir=tmp_path,
+        )
+
+        async def all_there() -> bool:
+            return (await action._rabbit_depth()) == len(sent)
+
+        await wait_until(all_there)
+        await action.dry_run()
+        result = await action.execute(write_mode(), given=name)
+        assert result["purged"] == len(sent)
+        assert await restore_backup(AMQP, Path(result["backup"])) == len(sent)
+        queue = await channel.get_queue(name)
+        received = []
+        for _ in range(len(sent)):
+            message = await queue.get(timeout=5)
+            received.append(message)
+            await message.ack()
+        assert [m.body for m in received] == [body for body, _ in sent]
+        assert [m.headers for m in received] == [headers for _, headers in sent]
+        assert [m.message_id for m in received] == [f"id-{i}" for i in range(len(sent))]
+        assert all(
+            m.priority == 3
+            and m.content_type == "application/x-test"
+            and m.correlation_id == "c"
+            and m.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+            for m in received
+        )
+    finally:
+        channel = await connection.channel()
+        await channel.queue_delete(name)
+        await connection.close()
