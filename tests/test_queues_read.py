@@ -315,3 +315,34 @@ async def test_management_api_outage_goes_stale_then_recovers() -> None:
     finally:
         await collector.stop()
         await proxy.stop()
+
+
+@requires_rabbitmq
+async def test_the_pane_says_when_it_reads_through_the_amqp_fallback(prefix: str) -> None:
+    from console.app import make_app
+    from console.config import Environment, Settings
+    from console.sources import build_sources
+    from widgets.queues_pane import QueuesPane
+
+    connection = await aio_pika.connect(AMQP)
+    try:
+        await (await connection.channel()).declare_queue(f"{prefix}.jobs", auto_delete=False)
+    finally:
+        await connection.close()
+    rabbit = RabbitConfig(
+        management_url=f"http://127.0.0.1:{free_port()}",
+        amqp_url=AMQP,
+        queues=(f"{prefix}.jobs",),
+        interval=0.2,
+        timeout=1.0,
+    )
+    settings = Settings(env=Environment(name="t", rabbitmq=rabbit), environments=("t",))
+    app = make_app(settings, build_sources(settings))
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(300):
+            if app.board.queue_rows():
+                break
+            await pilot.pause(0.02)
+        title = str(app.query_one(QueuesPane).border_title)
+        assert "AMQP passive declare" in title and "management API" in title
+        assert app.board.queue_rows()[0].queue.name == f"{prefix}.jobs"
