@@ -6,7 +6,8 @@ and every reading arrives as a `ReadingArrived` message on the UI loop.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import asyncio
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from textual import on
@@ -20,17 +21,14 @@ from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
-from console.actions import CacheInvalidation, WriteMode
 from console.audit import AuditLog
 from console.board import Board, assess_cache, assess_mongo
 from console.collector import Clock, Collector, Source, utc_now
 from console.config import Settings
 from console.model import CacheStatus, QueueSnapshot, Reading, Status, TrafficSnapshot
-from console.queue_actions import QueueAction
+from console.safety import WriteMode
 from console.screens.health_detail import HealthDetailScreen
 from console.screens.help import HelpScreen
-from console.screens.invalidate import InvalidateScreen
-from console.screens.queue_action import QueueActionScreen
 from console.screens.traffic_routes import TrafficRoutesScreen
 from console.screens.write_mode import WriteModeScreen
 from widgets.cache_pane import CachePane, CacheView
@@ -106,8 +104,12 @@ class OpsConsoleApp(App[int]):
         clock: Clock = utc_now,
         readings: Iterable[Reading] = (),
         collect: bool = True,
+        source_factory: Callable[[], Sequence[Source]] | None = None,
     ) -> None:
         super().__init__()
+        # Building sources imports every client library (~0.3 s): the CLI hands a factory that runs
+        # after the first frame, in a thread.
+        self._source_factory = source_factory
         self.settings = settings
         self.clock = clock
         self.board = Board(history=settings.history, traffic=settings.traffic, cache=settings.env.cache)
@@ -166,13 +168,22 @@ class OpsConsoleApp(App[int]):
         self._refresh_all()
         self._tick()
         self.set_interval(1.0, self._tick)
-        if self._collect and self._sources:
+        if self._collect and (self._sources or self._source_factory is not None):
             # Paint first; connect after the first frame so start-up is never held by a slow backend.
             self.call_after_refresh(self._start_collection)
 
     def _start_collection(self) -> None:
+        self.run_worker(self._run_collection(), name="collector", group="poll", exit_on_error=False)
+
+    async def _run_collection(self) -> None:
+        if self._source_factory is not None:
+            self._sources = list(await asyncio.to_thread(self._source_factory))
+            for source in self._sources:
+                self.board.expect(source.name, source.kind)
+        if not self._sources:
+            return
         self.collector = Collector(self._sources, self._emit, clock=self.clock)
-        self.run_worker(self.collector.run(), name="collector", group="poll", exit_on_error=False)
+        await self.collector.run()
 
     def _emit(self, reading: Reading) -> None:
         self.post_message(ReadingArrived(reading))
@@ -356,6 +367,10 @@ class OpsConsoleApp(App[int]):
 
     @on(QueuesPane.ActionRequested)
     def _queue_action(self, message: QueuesPane.ActionRequested) -> None:
+        # Actions pull in the Redis / AMQP / BullMQ clients: imported on first use, not before first paint.
+        from console.queue_actions import QueueAction
+        from console.screens.queue_action import QueueActionScreen
+
         verb = "resume" if message.verb == "pause" and message.paused else message.verb
         action = QueueAction(self.settings, verb, message.kind, message.queue, self.audit)
         self.push_screen(QueueActionScreen(action, self.write))
@@ -366,6 +381,8 @@ class OpsConsoleApp(App[int]):
         if not instances:
             return
         instance = instances[0]
+        from console.actions import CacheInvalidation
+        from console.screens.invalidate import InvalidateScreen
 
         def action_for(pattern: str) -> CacheInvalidation:
             return CacheInvalidation(self.settings, instance, pattern, self.audit)
@@ -427,6 +444,7 @@ def make_app(
     clock: Clock = utc_now,
     readings: Iterable[Reading] = (),
     collect: bool = True,
+    source_factory: Callable[[], Sequence[Source]] | None = None,
 ) -> OpsConsoleApp:
     """The factory tests, the CLI and the snapshot fixtures share."""
-    return OpsConsoleApp(settings, sources, clock, readings, collect)
+    return OpsConsoleApp(settings, sources, clock, readings, collect, source_factory)

@@ -186,9 +186,13 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 def cmd_tui(args: argparse.Namespace) -> int:
     settings = _settings(args)
     from console.app import make_app
-    from console.sources import build_sources
 
-    app = make_app(settings, build_sources(settings))
+    def sources():  # type: ignore[no-untyped-def]
+        from console.sources import build_sources
+
+        return build_sources(settings)
+
+    app = make_app(settings, source_factory=sources)
     app.run()
     return app.return_code or 0
 

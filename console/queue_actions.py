@@ -18,10 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from console.actions import Confirmation, WriteMode
 from console.audit import AuditLog, AuditRecord
 from console.config import Settings
 from console.errors import ActionRefused, SourceUnavailable
+from console.safety import Confirmation, WriteMode
 
 BULL_VERBS = ("pause", "resume", "retry", "clean")
 KEY_CONFIRM_LIMIT = 1000  # more jobs or messages than this: type the queue name

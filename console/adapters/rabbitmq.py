@@ -7,6 +7,7 @@ management plugin, aio-pika passive-declares the configured queues: a missing qu
 
 from __future__ import annotations
 
+import math
 from typing import Any
 from urllib.parse import quote
 
@@ -24,15 +25,20 @@ COLUMNS = (
 MAX_BYTES = 32 * 1024 * 1024
 
 
+def _number(value: Any) -> bool:
+    """A real JSON number: not a bool, not NaN/Infinity (which Python's json module accepts)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _int(value: Any) -> int:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+    return int(value) if _number(value) else 0
 
 
 def _rate(stats: Any, key: str) -> float | None:
     if not isinstance(stats, dict) or not isinstance(stats.get(key), dict):
         return None
     rate = stats[key].get("rate")
-    return float(rate) if isinstance(rate, int | float) else None
+    return float(rate) if _number(rate) else None
 
 
 def parse_queues(payload: Any) -> tuple[QueueInfo, ...]:
@@ -46,6 +52,7 @@ def parse_queues(payload: Any) -> tuple[QueueInfo, ...]:
         arguments: dict[str, Any] = raw_arguments if isinstance(raw_arguments, dict) else {}
         ready, unacked = _int(item.get("messages_ready")), _int(item.get("messages_unacknowledged"))
         stats = item.get("message_stats")
+        dlx = arguments.get("x-dead-letter-exchange")
         queues.append(
             QueueInfo(
                 kind="rabbitmq",
@@ -56,7 +63,7 @@ def parse_queues(payload: Any) -> tuple[QueueInfo, ...]:
                 in_flight=unacked,
                 publish_rate=_rate(stats, "publish_details"),
                 deliver_rate=_rate(stats, "deliver_get_details"),
-                dead_letter_exchange=clean(arguments.get("x-dead-letter-exchange", ""), 200),
+                dead_letter_exchange=clean(dlx if isinstance(dlx, str) else "", 200),
             )
         )
     return tuple(queues)

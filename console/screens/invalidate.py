@@ -4,6 +4,7 @@ delete with progress and an abort key → exact report. Every step goes through 
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -13,11 +14,14 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, ProgressBar, Static
 
-from console.actions import CacheInvalidation, WriteMode
 from console.errors import ActionRefused, ConsoleError
 from console.model import InvalidationPreview
+from console.safety import WriteMode
 from widgets.cache_pane import human_bytes
 from widgets.render import safe
+
+if TYPE_CHECKING:
+    from console.actions import CacheInvalidation
 
 
 class InvalidateScreen(ModalScreen[None]):

@@ -10,9 +10,9 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from console.actions import WriteMode
 from console.errors import ActionRefused, ConsoleError
 from console.queue_actions import QueueAction
+from console.safety import WriteMode
 from widgets.render import safe
 
 

@@ -1,0 +1,41 @@
+"""Write mode and confirmation levels: the safety model's state, with no IO so the UI imports it cheaply."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from console.errors import ActionRefused
+
+
+@dataclass
+class WriteMode:
+    """Read-only unless enabled with a reason; expires by itself."""
+
+    reason: str = ""
+    until: datetime | None = None
+
+    def enable(self, reason: str, minutes: float, now: datetime | None = None) -> None:
+        if not reason.strip():
+            raise ActionRefused("write mode needs a reason")
+        self.reason = reason.strip()
+        self.until = (now or datetime.now(UTC)) + timedelta(minutes=minutes)
+
+    def disable(self) -> None:
+        self.reason, self.until = "", None
+
+    def active(self, now: datetime | None = None) -> bool:
+        return self.until is not None and (now or datetime.now(UTC)) < self.until
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What the operator must give: `key` (one keystroke / --yes) or `typed` (this exact text)."""
+
+    level: str
+    text: str = ""
+
+    def satisfied_by(self, given: str | None, yes: bool) -> bool:
+        if self.level == "typed":
+            return given is not None and given == self.text
+        return yes or (given is not None and given == self.text)
