@@ -26,6 +26,18 @@ def _human_bytes(value: int | None) -> str:
     return f"{value} TiB"
 
 
+def report_failure(exc: ConsoleError) -> int:
+    """One wording and exit code per failure kind, for every `act` subcommand."""
+    if isinstance(exc, ActionRefused):
+        print(f"refused: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    if isinstance(exc, AuditError):
+        print(f"opsconsole act: {exc} — nothing was changed", file=sys.stderr)
+        return 1
+    print(f"opsconsole act: {exc}", file=sys.stderr)
+    return 1
+
+
 async def cache_invalidate(settings: Settings, args: argparse.Namespace) -> int:
     instances = settings.redis_instances
     if not instances:
@@ -74,15 +86,8 @@ async def cache_invalidate(settings: Settings, args: argparse.Namespace) -> int:
         verb = "ABORTED after deleting" if result.aborted else "deleted"
         print(f"{verb} {result.deleted} keys in {result.seconds:.1f}s ({result.batches} batches)")
         return 130 if result.aborted else 0
-    except ActionRefused as exc:
-        print(f"refused: {exc}", file=sys.stderr)
-        return EXIT_REFUSED
-    except AuditError as exc:
-        print(f"opsconsole act: {exc} — nothing was changed", file=sys.stderr)
-        return 1
     except ConsoleError as exc:
-        print(f"opsconsole act: {exc}", file=sys.stderr)
-        return 1
+        return report_failure(exc)
     finally:
         await action.aclose()
 
@@ -156,12 +161,5 @@ async def queue_action(settings: Settings, args: argparse.Namespace) -> int:
         result = await action.execute(write, given=args.confirm, yes=args.yes)
         print("done: " + ", ".join(f"{k}={clean(v, 200)}" for k, v in result.items()))
         return 0
-    except ActionRefused as exc:
-        print(f"refused: {exc}", file=sys.stderr)
-        return EXIT_REFUSED
-    except AuditError as exc:
-        print(f"opsconsole act: {exc} — nothing was changed", file=sys.stderr)
-        return 1
     except ConsoleError as exc:
-        print(f"opsconsole act: {exc}", file=sys.stderr)
-        return 1
+        return report_failure(exc)
