@@ -212,11 +212,12 @@ class PaneState:
     def describe(self, now: datetime) -> str:
         if self.mode is SourceMode.WAITING:
             return "waiting for first reading" if self.sources else "not configured"
-        age = f"{(now - self.last_ok_at).total_seconds():.0f}s ago" if self.last_ok_at else "never"
+        # A wall-clock stamp rather than "Ns ago": it changes only when data arrives, so an idle console
+        # does not repaint every border every second (half of all terminal output, measured).
+        stamp = self.last_ok_at.strftime("%H:%M:%S") if self.last_ok_at else "never"
         if self.mode is SourceMode.LIVE:
-            return f"live · updated {age}"
+            return f"live · as of {stamp}"
         if self.mode is SourceMode.STALE:
-            stamp = self.last_ok_at.strftime("%H:%M:%S") if self.last_ok_at else "?"
             return f"stale since {stamp} · {self.reason}"
         return f"unreachable: {self.reason}"
 

@@ -118,7 +118,7 @@ class HealthPane(Pane):
                 table.move_cursor(row=order.index(highlighted), animate=False)
         counts = {s: sum(1 for r in rows if r.status is s) for s in Status}
         bad = ", ".join(f"{counts[s]} {s.value}" for s in (Status.CRIT, Status.WARN, Status.UNKNOWN) if counts[s])
-        self.border_title = f"{self.key} Health · {len(rows)} targets" + (f" · {bad}" if bad else "")
+        self.set_title(f"{self.key} Health · {len(rows)} targets" + (f" · {bad}" if bad else ""))
 
     @on(DataTable.RowSelected)
     def _chosen(self, event: DataTable.RowSelected) -> None:

@@ -168,7 +168,7 @@ class QueuesPane(Pane):
         self._refresh_table(force=True)
 
     def watch_source_note(self, note: str) -> None:
-        self.border_title = f"{self.key} Queues" + (f" · {note}" if note else "")
+        self.set_title(f"{self.key} Queues" + (f" · {note}" if note else ""))
 
     def _refresh_table(self, force: bool = False) -> None:
         table = self.query_one(DataTable)

@@ -130,7 +130,7 @@ class TrafficPane(Pane):
 
     def watch_mode(self, mode: str) -> None:
         label = {"prometheus": "Prometheus", "scrape": "direct /metrics scrape"}.get(mode, mode)
-        self.border_title = f"{self.key} Traffic" + (f" · {label}" if label else "")
+        self.set_title(f"{self.key} Traffic" + (f" · {label}" if label else ""))
 
     def watch_note(self, note: str) -> None:
         self.query_one("#traffic-note", Static).update(safe(note, 200))

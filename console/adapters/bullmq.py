@@ -75,11 +75,15 @@ class BullMQReader:
                     pipe.zcard(f"{base}:{kind}")
                 pipe.hexists(f"{base}:meta", "paused")
             pipe.client_list()
-            results = await pipe.execute()
+            # CLIENT LIST may be refused (ACLs, managed Redis): the counts must survive that.
+            results = await pipe.execute(raise_on_error=False)
         except Exception as exc:  # noqa: BLE001
             await self.aclose()
             raise translate(exc) from None
-        clients = results[-1] if isinstance(results[-1], list) else []
+        for result in results[:-1]:
+            if isinstance(result, Exception):
+                raise translate(result) from None
+        clients = results[-1] if isinstance(results[-1], list) else None
         width = len(_LISTS) + len(_ZSETS) + 1
         queues = []
         for index, name in enumerate(names):
@@ -92,7 +96,7 @@ class BullMQReader:
                     kind="bullmq",
                     name=clean(name, 200),
                     depth=waiting + int(delayed),
-                    consumers=count_workers(clients, self.prefix, name),
+                    consumers=None if clients is None else count_workers(clients, self.prefix, name),
                     ready=waiting,
                     in_flight=int(active),
                     failed=int(failed),
@@ -135,13 +139,15 @@ class ListQueues:
             pipe = self._client.pipeline(transaction=False)
             for key in keys:
                 pipe.llen(key)
-            lengths = await pipe.execute()
+            lengths = await pipe.execute(raise_on_error=False)
         except Exception as exc:  # noqa: BLE001
             await self.aclose()
             raise translate(exc) from None
+        # A key of another type (WRONGTYPE) is left out rather than hiding every other list.
         return tuple(
             QueueInfo(kind="list", name=clean(k, 200), depth=int(n), ready=int(n))
             for k, n in zip(keys, lengths, strict=True)
+            if not isinstance(n, Exception)
         )
 
     async def aclose(self) -> None:
