@@ -12,18 +12,9 @@ from console.audit import AuditError, AuditLog
 from console.config import Settings
 from console.errors import ActionRefused, ConsoleError
 from console.sanitize import clean
+from console.units import human_bytes
 
 EXIT_REFUSED = 2
-
-
-def _human_bytes(value: int | None) -> str:
-    if value is None:
-        return "unknown"
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024:
-            return f"{value:.0f} {unit}"
-        value = int(value / 1024)
-    return f"{value} TiB"
 
 
 def report_failure(exc: ConsoleError) -> int:
@@ -62,7 +53,7 @@ async def cache_invalidate(settings: Settings, args: argparse.Namespace) -> int:
         )
         print(
             f"  matches {plan.matched}{'+ (scan capped)' if plan.capped else ''} keys, "
-            f"~{_human_bytes(plan.estimated_bytes)}"
+            f"~{human_bytes(plan.estimated_bytes, 'unknown')}"
         )
         for key in plan.sample[:10]:
             print(f"  e.g. {clean(key, 120)}")

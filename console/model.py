@@ -78,12 +78,6 @@ class Reading:
             return SourceMode.LIVE
         return SourceMode.STALE if self.value is not None else SourceMode.UNREACHABLE
 
-    def age_seconds(self, now: datetime) -> float | None:
-        """Seconds since the data shown was fresh (None when there never was any)."""
-        if self.last_ok_at is None:
-            return None
-        return max(0.0, (now - self.last_ok_at).total_seconds())
-
 
 # --- Health --------------------------------------------------------------------------------------------
 

@@ -15,19 +15,9 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from console.model import CacheStatus, Reading, Status
+from console.units import human_bytes
 from widgets.pane import Pane
 from widgets.render import GLYPH, STYLE, badge, percent, rate, safe, spark
-
-
-def human_bytes(value: int | None) -> str:
-    if value is None:
-        return "—"
-    size = float(value)
-    for unit in ("B", "K", "M", "G", "T"):
-        if size < 1024 or unit == "T":
-            return f"{size:.0f}{unit}" if unit in ("B", "K") else f"{size:.1f}{unit}"
-        size /= 1024
-    return "—"
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -107,7 +106,3 @@ def main(command: str, verb: str | None, service: str | None) -> int:
     if command == "down":
         return down()
     return ctl(verb or "list", service)
-
-
-if __name__ == "__main__":
-    print(json.dumps({"running": is_running()}))

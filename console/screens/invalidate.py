@@ -17,7 +17,7 @@ from textual.widgets import Input, ProgressBar, Static
 from console.errors import ActionRefused, ConsoleError
 from console.model import InvalidationPreview
 from console.safety import WriteMode
-from widgets.cache_pane import human_bytes
+from console.units import human_bytes
 from widgets.render import safe
 
 if TYPE_CHECKING:
