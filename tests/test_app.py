@@ -221,3 +221,18 @@ def test_model_and_adapters_do_not_import_textual() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+async def test_no_color_is_honoured_and_statuses_stay_distinguishable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.fixtures.scenes import make_scene_app
+    from widgets.render import GLYPH
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_scene_app("degraded")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.no_color
+        # Without colour, the glyph alone must tell the statuses apart.
+        assert len(set(GLYPH.values())) == len(GLYPH)
+        statuses = {row.status for row in app.board.health_rows()}
+        assert {Status.CRIT, Status.WARN, Status.OK} <= statuses
