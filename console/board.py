@@ -168,6 +168,8 @@ class Board:
         self.cache_limits = cache or CacheConfig()
         self._namespace_history: dict[str, deque[float | None]] = {}
         self._queue_history: dict[str, deque[tuple[float, int]]] = {}
+        self._health_rows_cache: list[HealthRow] | None = None
+        self._queue_rows_cache: list[QueueRow] | None = None
         self.traffic_limits = traffic or DEFAULT_TRAFFIC
         self._traffic_history: dict[str, deque[TrafficPoint]] = {}
         self.readings: dict[str, Reading] = {}
@@ -178,6 +180,10 @@ class Board:
         self.expected[name] = kind
 
     def apply(self, reading: Reading) -> None:
+        # Derived rows are computed once per change, not once per caller: the app asks for every
+        # source's verdict after each reading, and a fleet can have a thousand rows.
+        self._health_rows_cache = None
+        self._queue_rows_cache = None
         self.readings[reading.source] = reading
         self.expected.setdefault(reading.source, reading.kind)
         if reading.kind == "health":
@@ -196,6 +202,11 @@ class Board:
 
     def queue_rows(self) -> list[QueueRow]:
         """Every queue of every queue source, judged; worst first, then deepest."""
+        if self._queue_rows_cache is None:
+            self._queue_rows_cache = self._compute_queue_rows()
+        return list(self._queue_rows_cache)
+
+    def _compute_queue_rows(self) -> list[QueueRow]:
         rows = []
         for reading in self.readings.values():
             if reading.kind == "queues" and isinstance(reading.value, QueueSnapshot):
@@ -268,6 +279,11 @@ class Board:
 
     def health_rows(self) -> list[HealthRow]:
         """Worst first, then by name."""
+        if self._health_rows_cache is None:
+            self._health_rows_cache = self._compute_health_rows()
+        return list(self._health_rows_cache)
+
+    def _compute_health_rows(self) -> list[HealthRow]:
         rows = []
         for reading in self.readings.values():
             if reading.kind != "health":
