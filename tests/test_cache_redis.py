@@ -31,9 +31,9 @@ from console.config import CacheConfig, Environment, RedisConfig, Settings
 from console.errors import ActionRefused, SourceUnavailable
 from console.model import CacheStatus, Reading, SourceMode
 from console.sources import CacheSource
+from tests.fixtures.net import free_port
 from tests.fixtures.redis_server import (
     PrivateRedis,
-    free_port,
     make_redis_fixture,  # noqa: F401 - registers the make_redis fixture
     requires_redis_server,
 )

@@ -15,10 +15,10 @@ from console.demo.backend import DemoStack
 from tests.fixtures.http_targets import (  # noqa: F401 - the *_fixture imports register fixtures
     TargetServer,
     demo_stack_fixture,
-    free_port,
     make_target_server_fixture,
     target_server_fixture,
 )
+from tests.fixtures.net import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "Sup3r-Secret-pw"

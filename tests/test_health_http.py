@@ -21,11 +21,11 @@ from tests.fixtures.http_targets import (  # noqa: F401 - the *_fixture imports 
     Hang,
     TargetServer,
     demo_stack_fixture,
-    free_port,
     json_reply,
     make_target_server_fixture,
     target_server_fixture,
 )
+from tests.fixtures.net import free_port
 
 TIMEOUT = 1.0
 SAFETY = TIMEOUT + 3.0  # outer bound only: a probe that never returns fails instead of hanging the suite

@@ -37,8 +37,18 @@ def assert_terminal_safe(*texts: str) -> None:
 
 @pytest.mark.parametrize(
     ("code", "status"),
-    [(200, Status.OK), (204, Status.OK), (299, Status.OK), (301, Status.WARN), (399, Status.WARN),
-     (400, Status.CRIT), (404, Status.CRIT), (500, Status.CRIT), (503, Status.CRIT), (100, Status.CRIT)],
+    [
+        (200, Status.OK),
+        (204, Status.OK),
+        (299, Status.OK),
+        (301, Status.WARN),
+        (399, Status.WARN),
+        (400, Status.CRIT),
+        (404, Status.CRIT),
+        (500, Status.CRIT),
+        (503, Status.CRIT),
+        (100, Status.CRIT),
+    ],
 )
 def test_status_from_code(code: int, status: Status) -> None:
     assert status_from_code(code) is status
@@ -137,9 +147,18 @@ def test_seed_boolean_and_unknown_checks() -> None:
 
 @pytest.mark.parametrize(
     ("word", "status"),
-    [("ok", Status.OK), ("OK", Status.OK), ("healthy", Status.OK), ("Up", Status.OK), ("degraded", Status.WARN),
-     ("warning", Status.WARN), ("error", Status.CRIT), ("unhealthy", Status.CRIT), ("critical", Status.CRIT),
-     ("banana", Status.UNKNOWN)],
+    [
+        ("ok", Status.OK),
+        ("OK", Status.OK),
+        ("healthy", Status.OK),
+        ("Up", Status.OK),
+        ("degraded", Status.WARN),
+        ("warning", Status.WARN),
+        ("error", Status.CRIT),
+        ("unhealthy", Status.CRIT),
+        ("critical", Status.CRIT),
+        ("banana", Status.UNKNOWN),
+    ],
 )
 def test_seed_top_level_words(word: str, status: Status) -> None:
     assert parse({"status": word})[0] is status
@@ -248,8 +267,12 @@ def test_ietf_pass_with_response_time_checks() -> None:
     status, fmt, checks, message = parse(doc, content_type=IETF)
     assert (status, fmt) == (Status.OK, "ietf")
     named = by_name(checks)
-    assert set(named) == {"postgres:responseTime [db-1]", "postgres:responseTime [db-2]", "memory:utilization",
-                          "uptime"}
+    assert set(named) == {
+        "postgres:responseTime [db-1]",
+        "postgres:responseTime [db-2]",
+        "memory:utilization",
+        "uptime",
+    }
     assert named["postgres:responseTime [db-1]"].latency_ms == 12.0
     assert named["postgres:responseTime [db-2]"].latency_ms == 30.0
     # Only response-time measurements in ms are latencies.
@@ -351,13 +374,22 @@ HOSTILE = [
     ("content_type", "make"),
     [
         pytest.param(JSON, lambda e: {"status": e, "checks": {e: e, f"x{e}": {"status": e, "message": e}}}, id="seed"),
-        pytest.param(JSON, lambda e: {"status": "ok", "message": e, "checks": [{"name": e, "status": "error"}]},
-                     id="seed-list"),
-        pytest.param(SPRING, lambda e: {"status": "DOWN", "components": {e: {"status": "DOWN", "details": {e: e}},
-                                                                         "x": {"components": {e: {"status": e}}}}},
-                     id="spring"),
-        pytest.param(IETF, lambda e: {"status": "fail", "checks": {e: [{"status": "fail", "componentId": e,
-                                                                       "output": e}]}}, id="ietf"),
+        pytest.param(
+            JSON, lambda e: {"status": "ok", "message": e, "checks": [{"name": e, "status": "error"}]}, id="seed-list"
+        ),
+        pytest.param(
+            SPRING,
+            lambda e: {
+                "status": "DOWN",
+                "components": {e: {"status": "DOWN", "details": {e: e}}, "x": {"components": {e: {"status": e}}}},
+            },
+            id="spring",
+        ),
+        pytest.param(
+            IETF,
+            lambda e: {"status": "fail", "checks": {e: [{"status": "fail", "componentId": e, "output": e}]}},
+            id="ietf",
+        ),
         pytest.param(IETF, lambda e: {"status": "warn", "description": e}, id="ietf-description"),
     ],
 )
@@ -399,9 +431,7 @@ CHECKS = [
 
 
 @pytest.mark.parametrize("style", ["seed", "spring", "ietf"])
-@pytest.mark.parametrize(
-    "worst_status", [Status.OK, Status.WARN, Status.CRIT], ids=["all-ok", "one-warn", "one-crit"]
-)
+@pytest.mark.parametrize("worst_status", [Status.OK, Status.WARN, Status.CRIT], ids=["all-ok", "one-warn", "one-crit"])
 def test_health_response_round_trip(style: str, worst_status: Status) -> None:
     checks = [*CHECKS[:-1], HealthCheck("queue", worst_status, "slow" if worst_status is not Status.OK else "", 9.0)]
     code, content_type, body = health_response(style, checks)

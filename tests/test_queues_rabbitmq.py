@@ -22,12 +22,12 @@ from console.config import RabbitConfig
 from console.errors import BadResponse, SourceError, SourceUnavailable
 from console.model import QueueInfo, QueueSnapshot, Reading, SourceMode, Status
 from console.sources import RabbitSource
+from tests.fixtures.net import free_port
 from tests.fixtures.rabbit import (
     AMQP_URL,
     MANAGEMENT_AUTH,
     MANAGEMENT_URL,
     declare_queues,
-    free_port,
     hold_unacked,
     publish,
     rabbit_prefix_fixture,  # noqa: F401 - the `rabbit_prefix` fixture

@@ -18,8 +18,10 @@ from console.secrets import MASK, redact_text, redact_url, url_password
         ("mongodb://admin:s3cret@db:27017/admin", "mongodb://admin:***@db:27017/admin"),
         ("redis://:hunter2@cache:6379/0", "redis://:***@cache:6379/0"),
         ("amqp://guest:guest@mq:5672/%2f", "amqp://guest:***@mq:5672/%2f"),
-        ("mongodb+srv://u:p%40ss@cluster.example.net/?retryWrites=true", "mongodb+srv://u:***@cluster.example.net/"
-         "?retryWrites=true"),
+        (
+            "mongodb+srv://u:p%40ss@cluster.example.net/?retryWrites=true",
+            "mongodb+srv://u:***@cluster.example.net/" "?retryWrites=true",
+        ),
         ("https://user:pa@ss@host/x", "https://user:***@host/x"),  # unencoded @ in the password
         ("mongodb://u:pw@a:1,b:2/?replicaSet=rs0", "mongodb://u:***@a:1,b:2/?replicaSet=rs0"),
     ],
@@ -150,8 +152,10 @@ def test_clean_makes_control_characters_visible(raw: str, expected: str) -> None
     assert clean(raw) == expected
 
 
-@pytest.mark.parametrize("char", ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068",
-                                  "\u2069", "\u200e", "\u200f"])
+@pytest.mark.parametrize(
+    "char",
+    ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069", "\u200e", "\u200f"],
+)
 def test_clean_replaces_bidi_controls(char: str) -> None:
     assert clean(f"file{char}txt.exe") == "file?txt.exe"
 
