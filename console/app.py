@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual import on
 from textual.app import App, ComposeResult, ScreenStackError, SystemCommand
@@ -21,10 +22,15 @@ from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
+if TYPE_CHECKING:
+    from console.dlq import StoreCatalog
+
+from console.adapters.dlq_base import DeadLetterStore, Selection
 from console.audit import AuditLog
 from console.board import Board, assess_cache, assess_mongo
 from console.collector import Clock, Collector, Source, utc_now
 from console.config import Settings
+from console.errors import ConsoleError
 from console.model import CacheStatus, QueueSnapshot, Reading, Status, TrafficSnapshot
 from console.safety import WriteMode
 from console.screens.health_detail import HealthDetailScreen
@@ -32,6 +38,7 @@ from console.screens.help import HelpScreen
 from console.screens.traffic_routes import TrafficRoutesScreen
 from console.screens.write_mode import WriteModeScreen
 from widgets.cache_pane import CachePane, CacheView
+from widgets.dlq_pane import DlqPane
 from widgets.env_banner import EnvBanner
 from widgets.health_pane import HealthPane
 from widgets.mongo_pane import MongoPane
@@ -51,7 +58,7 @@ PANES = (
     ("2", "traffic", "Traffic", "set prometheus_url (or PROMETHEUS_URL), or [env.NAME.traffic] scrape targets"),
     ("3", "cache", "Cache", "set redis_url (or REDIS_URL), or [[env.NAME.redis]] instances"),
     ("4", "queues", "Queues", "set [env.NAME.rabbitmq], [env.NAME.bullmq] or [env.NAME.lists]"),
-    ("5", "dlq", "DLQ", "dead-letter queues: browse, replay, purge"),
+    ("5", "dlq", "DLQ", "set [env.NAME.rabbitmq] management_url, [env.NAME.bullmq] or [env.NAME.dlq]"),
     ("6", "breakers", "Breakers", "circuit-breaker states"),
     ("7", "mongo", "Mongo", "set [env.NAME.mongo] uri or MONGO_URI"),
 )
@@ -120,6 +127,7 @@ class OpsConsoleApp(App[int]):
         self._active = "health"
         self.write = WriteMode()
         self.audit = AuditLog(settings.audit_log)
+        self._catalog: StoreCatalog | None = None
         for source in self._sources:
             self.board.expect(source.name, source.kind)
 
@@ -148,8 +156,12 @@ class OpsConsoleApp(App[int]):
                 yield QueuesPane(id="queues")
             else:
                 yield UnconfiguredPane("Queues", "4", PANES[3][3], id="queues")
-            for key, pane_id, name, hint in PANES[4:6]:
-                yield UnconfiguredPane(name, key, hint, id=pane_id)
+            if self.settings.dlq is not None:
+                yield DlqPane(id="dlq")
+            else:
+                yield UnconfiguredPane("DLQ", "5", PANES[4][3], id="dlq")
+            key, pane_id, name, hint = PANES[5]
+            yield UnconfiguredPane(name, key, hint, id=pane_id)
             if self.settings.env.mongo is not None:
                 yield MongoPane(id="mongo")
             else:
@@ -206,7 +218,7 @@ class OpsConsoleApp(App[int]):
             pass  # the app is shutting down and its widgets are gone; the board still has the reading
 
     def _refresh_all(self) -> None:
-        for kind in ("health", "mongo", "traffic", "cache", "queues"):
+        for kind in ("health", "mongo", "traffic", "cache", "queues", "dlq"):
             self._refresh_kind(kind)
         self._refresh_summary()
 
@@ -257,6 +269,18 @@ class OpsConsoleApp(App[int]):
             queue_pane.now = now
             if notes:
                 queue_pane.source_note = f"{len(queue_rows)} queues · " + "; ".join(notes)
+        elif kind == "dlq":
+            dlq_panes = self.main_screen.query(DlqPane)
+            if not dlq_panes:
+                return
+            dlq_pane = dlq_panes.first()
+            dlq_rows = self.board.dlq_rows()
+            dlq_pane.status = max((r.status for r in dlq_rows), key=lambda s: s.rank, default=Status.OK)
+            dlq_pane.rows = tuple(dlq_rows)
+            dlq_pane.state = self.board.pane_state("dlq")
+            dlq_pane.now = now
+            total = sum(r.info.count for r in dlq_rows)
+            dlq_pane.set_title(f"5 DLQ · {total:,} letters in {len(dlq_rows)}" if dlq_rows else "5 DLQ")
         elif kind == "cache":
             cache_panes = self.main_screen.query(CachePane)
             readings = self.board.cache_readings()
@@ -294,9 +318,7 @@ class OpsConsoleApp(App[int]):
             mongo_pane.now = now
 
     def _pane_status(self, pane_id: str) -> Status | None:
-        kind = {"health": "health", "mongo": "mongo", "traffic": "traffic", "cache": "cache", "queues": "queues"}.get(
-            pane_id
-        )
+        kind = pane_id if pane_id in ("health", "mongo", "traffic", "cache", "queues", "dlq") else None
         if kind is None or not any(k == kind for k in self.board.expected.values()):
             return None
         statuses = [self.board.status_of(r) for r in self.board.readings.values() if r.kind == kind]
@@ -388,6 +410,41 @@ class OpsConsoleApp(App[int]):
             return CacheInvalidation(self.settings, instance, pattern, self.audit)
 
         self.push_screen(InvalidateScreen(action_for, self.write, instance.name, self.settings.env.protected))
+
+    def _dlq_catalog(self):  # type: ignore[no-untyped-def]
+        # The stores pull in the AMQP / Redis / BullMQ clients: built on first use, not before first paint.
+        from console.dlq import StoreCatalog
+
+        if self._catalog is None:
+            self._catalog = StoreCatalog(self.settings)
+        return self._catalog
+
+    @on(DlqPane.Chosen)
+    def _browse_dlq(self, message: DlqPane.Chosen) -> None:
+        from console.screens.dlq_browse import DlqBrowseScreen
+
+        try:
+            store = self._dlq_catalog().get(message.kind, message.name)
+        except ConsoleError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        timeout = self.settings.dlq.timeout * 2 if self.settings.dlq else 10.0
+        self.push_screen(DlqBrowseScreen(store, self.open_dlq_action, timeout))
+
+    def open_dlq_action(self, store: DeadLetterStore, verb: str, selection: Selection) -> None:
+        """The dialog for `verb` on `store`; the browse screen reloads when the action changed anything."""
+        from console.dlq_actions import DlqAction
+        from console.screens.dlq_action import DlqActionScreen
+
+        action = DlqAction(self.settings, store, verb, self.audit, selection)
+
+        def finished(done: bool | None) -> None:
+            if done and hasattr(self.screen, "refresh_after_action"):
+                self.screen.refresh_after_action()
+            if done and self.collector is not None:
+                self.collector.refresh()
+
+        self.push_screen(DlqActionScreen(action, self.write), finished)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

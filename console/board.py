@@ -9,10 +9,13 @@ import math
 from collections import deque
 from dataclasses import dataclass, replace
 
+from console.board_dlq import dlq_row
 from console.config import CacheConfig, TrafficConfig
 from console.model import (
     FLAP_WINDOW,
     CacheStatus,
+    DlqRow,
+    DlqSnapshot,
     HealthFleet,
     HealthRow,
     HealthTarget,
@@ -170,6 +173,7 @@ class Board:
         self._queue_history: dict[str, deque[tuple[float, int]]] = {}
         self._health_rows_cache: list[HealthRow] | None = None
         self._queue_rows_cache: list[QueueRow] | None = None
+        self._dlq_history: dict[str, deque[tuple[float, int]]] = {}
         self.traffic_limits = traffic or DEFAULT_TRAFFIC
         self._traffic_history: dict[str, deque[TrafficPoint]] = {}
         self.readings: dict[str, Reading] = {}
@@ -195,6 +199,11 @@ class Board:
             t = reading.at.timestamp()
             for queue in reading.value.queues:
                 self._queue_history.setdefault(queue.key, deque(maxlen=QUEUE_POINTS)).append((t, queue.depth))
+        elif reading.kind == "dlq" and reading.error is None and isinstance(reading.value, DlqSnapshot):
+            t = reading.at.timestamp()
+            for info in reading.value.dlqs:
+                if not info.error:
+                    self._dlq_history.setdefault(info.key, deque(maxlen=QUEUE_POINTS)).append((t, info.count))
         elif reading.kind == "cache" and reading.error is None and isinstance(reading.value, CacheStatus):
             for namespace in reading.value.namespaces:
                 key = f"{reading.value.instance}/{namespace.name}"
@@ -213,6 +222,15 @@ class Board:
                 for queue in reading.value.queues:
                     rows.append(queue_row(queue, tuple(self._queue_history.get(queue.key, ()))))
         return sorted(rows, key=lambda r: (-r.status.rank, -r.queue.depth, r.queue.key))
+
+    def dlq_rows(self) -> list[DlqRow]:
+        """Every DLQ, judged; worst first, then fullest."""
+        rows = []
+        for reading in self.readings.values():
+            if reading.kind == "dlq" and isinstance(reading.value, DlqSnapshot):
+                for info in reading.value.dlqs:
+                    rows.append(dlq_row(info, tuple(self._dlq_history.get(info.key, ()))))
+        return sorted(rows, key=lambda r: (-r.status.rank, -r.info.count, r.info.key))
 
     def cache_readings(self) -> list[Reading]:
         return sorted((r for r in self.readings.values() if r.kind == "cache"), key=lambda r: r.source)
@@ -324,6 +342,9 @@ class Board:
         if reading.kind == "queues" and isinstance(reading.value, QueueSnapshot):
             keys = {q.key for q in reading.value.queues}
             return worst((r.status for r in self.queue_rows() if r.queue.key in keys), default=Status.OK)
+        if reading.kind == "dlq" and isinstance(reading.value, DlqSnapshot):
+            keys = {d.key for d in reading.value.dlqs}
+            return worst((r.status for r in self.dlq_rows() if r.info.key in keys), default=Status.OK)
         if reading.kind == "cache" and isinstance(reading.value, CacheStatus):
             return assess_cache(reading.value, self.cache_limits)[0]
         if reading.kind == "traffic" and isinstance(reading.value, TrafficSnapshot):

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from console.config import Settings, load_settings
-from console.errors import ConfigError
+from console.errors import ActionRefused, ConfigError
 from console.secrets import redact_url
 
 EXIT_CONFIG = 3  # Nagios UNKNOWN: we could not even look
@@ -47,6 +47,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     tui = sub.add_parser("tui", help="open the console (the default)")
     _common(tui)
+    for parser_ in (parser, tui):
+        parser_.add_argument(
+            "--write", action="store_true", default=argparse.SUPPRESS, help="start in write mode (needs --reason)"
+        )
+        parser_.add_argument("--reason", default=argparse.SUPPRESS, help="why write mode is on (audit journal)")
+
+    from console.dlq_cli import add_parser as add_dlq_parser
+
+    add_dlq_parser(sub, _common)
 
     config = sub.add_parser("config", help="validate or show the configuration")
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
@@ -102,10 +111,23 @@ def build_parser() -> argparse.ArgumentParser:
     qa.add_argument("--yes", action="store_true", help="confirm a small action")
     qa.add_argument("--confirm", metavar="QUEUE", help="typed confirmation: repeat the queue name exactly")
 
-    audit = sub.add_parser("audit", help="list the audit journal of actions, dry-runs and refusals")
+    audit = sub.add_parser(
+        "audit",
+        help="list the audit journal of actions, dry-runs and refusals",
+        description="List the local audit journal, or with --shared the team's journal in MongoDB "
+        '([env.NAME.mongo] audit = "database.collection"). Filters combine; --last applies after them.',
+    )
     _common(audit)
     audit.add_argument("--last", type=int, default=20, metavar="N", help="show the last N records (default 20)")
     audit.add_argument("--action", help="only this action")
+    audit.add_argument("--environment", metavar="NAME", help="only records of this environment")
+    audit.add_argument("--outcome", help="only this outcome: dry-run, refused, started, done, aborted, failed")
+    audit.add_argument("--target", metavar="SUBSTRING", help="only targets containing this (case-insensitive)")
+    audit.add_argument(
+        "--since", metavar="WHEN", help="only records since: a duration ago (30m, 1h, 2d) or an ISO time (UTC)"
+    )
+    audit.add_argument("--user", help="only this operator ($USER at the time)")
+    audit.add_argument("--shared", action="store_true", help="read the shared MongoDB journal instead")
     audit.add_argument("--json", action="store_true", help="one JSON record per line")
 
     demo = sub.add_parser("demo", help="the local demo stack (health endpoints of every format)")
@@ -193,6 +215,11 @@ def cmd_tui(args: argparse.Namespace) -> int:
         return build_sources(settings)
 
     app = make_app(settings, source_factory=sources)
+    if getattr(args, "write", False):
+        from console.safety import WriteMode
+
+        WriteMode().enable(getattr(args, "reason", ""), 1)  # no reason: refused before the screen opens
+        app.write.enable(args.reason, settings.write_minutes)
     app.run()
     return app.return_code or 0
 
@@ -206,23 +233,71 @@ def cmd_act(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from console.audit import AuditLog
+    from console.audit import AuditError, AuditFilter, AuditLog, parse_since, spool_path
+    from console.sanitize import clean
 
+    try:
+        since = parse_since(args.since) if args.since else None
+    except ValueError as exc:
+        print(f"opsconsole audit: --since: {exc}", file=sys.stderr)
+        return 2
+    where = AuditFilter(
+        action=args.action,
+        environment=args.environment,
+        outcome=args.outcome,
+        target=args.target,
+        since=since,
+        user=args.user,
+    )
     settings = _settings(args)
-    records = [r for r in AuditLog(settings.audit_log).records() if not args.action or r.get("action") == args.action]
-    for record in records[-args.last :]:
+    mongo = settings.env.mongo
+    if args.shared:
+        if mongo is None or not mongo.audit:
+            print(
+                f"opsconsole: no shared journal for environment {settings.env.name!r} "
+                f'(set audit = "database.collection" in [env.{settings.env.name}.mongo])',
+                file=sys.stderr,
+            )
+            return 1
+        from console.audit_mongo import read_shared
+
+        try:
+            records = read_shared(mongo, where, args.last)
+        except AuditError as exc:
+            print(f"opsconsole: {exc}", file=sys.stderr)
+            return 1
+    else:
+        log = AuditLog(settings.audit_log)
+        records = [r for r in log.records() if where.matches(r)][-args.last :]
+    for record in records:
         if args.json:
-            print(json.dumps(record, sort_keys=True))
+            print(json.dumps(record, sort_keys=True, ensure_ascii=True, default=str))
             continue
-        who = record.get("who", {})
-        counts = " ".join(f"{k}={v}" for k, v in record.get("counts", {}).items())
-        print(
-            f"{record.get('at', '?')[:19]} {who.get('user', '?')}@{who.get('ssh_client') or who.get('host', '?')} "
+        who = record.get("who")
+        who = who if isinstance(who, dict) else {}
+        counts = record.get("counts")
+        counts = counts if isinstance(counts, dict) else {}
+        line = (
+            f"{str(record.get('at', '?'))[:19]} {who.get('user', '?')}@{who.get('ssh_client') or who.get('host', '?')} "
             f"{record.get('environment')} {record.get('action')} {record.get('target')} {record.get('outcome')} "
-            f"{counts} {record.get('reason') or ''} {record.get('detail') or ''}".rstrip()
+            + " ".join(f"{k}={v}" for k, v in counts.items())
+            + f" {record.get('reason') or ''} {record.get('detail') or ''}"
         )
+        print(clean(" ".join(line.split()), 2000))  # journal text is untrusted: no escape sequences reach the tty
     if not records and not args.json:
         print("no audit records", file=sys.stderr)
+    if not args.shared and mongo is not None and mongo.audit:
+        try:
+            with spool_path(log.path).open("rb") as spool:
+                waiting = sum(1 for line in spool if line.strip())
+        except OSError:
+            waiting = 0
+        if waiting:
+            print(
+                f"opsconsole: {waiting} record(s) not yet in the shared journal (MongoDB {mongo.audit}); "
+                "they are sent when a console next starts",
+                file=sys.stderr,
+            )
     return 0
 
 
@@ -246,7 +321,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_act(args)
         if args.command == "audit":
             return cmd_audit(args)
+        if args.command == "dlq":
+            from console.dlq_cli import run as run_dlq
+
+            return asyncio.run(run_dlq(_settings(args), args))
         return cmd_tui(args)
+    except ActionRefused as error:
+        print(f"refused: {error}", file=sys.stderr)
+        return 2
     except ConfigError as error:
         _print_config_errors(error)
         return EXIT_CONFIG if args.command == "snapshot" else 2

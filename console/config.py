@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from console.config_dlq import DlqConfig, parse_dlq
 from console.errors import ConfigError
 
 DEFAULT_REFRESH = 2.0
@@ -50,6 +51,7 @@ class MongoConfig:
     name: str = "mongo"
     interval: float = 5.0
     timeout: float = DEFAULT_TIMEOUT
+    audit: str = ""  # "database.collection": the team's shared audit journal ("" = local journal only)
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,7 @@ class Environment:
     rabbitmq: RabbitConfig | None = None
     bullmq: BullConfig | None = None
     lists: ListQueuesConfig | None = None
+    dlq: DlqConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -210,6 +213,15 @@ class Settings:
         if self.env.traffic is not None:
             return self.env.traffic
         return TrafficConfig(interval=max(self.refresh, 5.0)) if self.env.prometheus is not None else None
+
+    @property
+    def dlq(self) -> DlqConfig | None:
+        """DLQs are watched when configured, or by default wherever RabbitMQ or BullMQ is."""
+        if self.env.dlq is not None:
+            return self.env.dlq
+        if (self.env.rabbitmq is not None and self.env.rabbitmq.management_url) or self.env.bullmq is not None:
+            return DlqConfig()
+        return None
 
 
 def default_config_path(environ: Mapping[str, str]) -> Path:
@@ -338,6 +350,7 @@ _ENV_KEYS = {
     "rabbitmq",
     "bullmq",
     "lists",
+    "dlq",
 }
 _FLEET_KEYS = {"name", "query", "labels", "interval"}
 _PROMETHEUS_KEYS = {"url", "token", "username", "password", "ca_file", "verify_tls", "timeout"}
@@ -358,7 +371,7 @@ _TRAFFIC_KEYS = {
     "scrape",
 }
 _HEALTH_KEYS = {"name", "url", "liveness", "readiness", "interval", "timeout", "headers", "verify_tls"}
-_MONGO_KEYS = {"uri", "name", "interval", "timeout"}
+_MONGO_KEYS = {"uri", "name", "interval", "timeout", "audit"}
 HTTP = ("http", "https")
 
 
@@ -446,6 +459,7 @@ def _parse_env(check: _Checker, env_name: str, raw: Any, options: Mapping[str, A
                 name=check.string(mtable, "name", mkey) or "mongo",
                 interval=check.number(mtable, "interval", mkey, max(options["refresh"], 5.0), minimum=0.2),
                 timeout=check.number(mtable, "timeout", mkey, options["timeout"]),
+                audit=_audit_collection(check, mtable, mkey),
             )
     label = table.get("label", env_name)
     if not isinstance(label, str):
@@ -466,7 +480,16 @@ def _parse_env(check: _Checker, env_name: str, raw: Any, options: Mapping[str, A
         redis=_parse_redis(check, prefix, table, options),
         cache=_parse_cache(check, prefix, table),
         **_parse_queues(check, prefix, table, options),
+        dlq=parse_dlq(check, prefix, table, options),
     )
+
+
+def _audit_collection(check: _Checker, table: Mapping[str, Any], key: str) -> str:
+    value = check.string(table, "audit", key) or ""
+    if value and (value.count(".") < 1 or value.startswith(".") or value.endswith(".")):
+        check.fail(f"{key}.audit", f'expected "database.collection", got {value!r}')
+        return ""
+    return value
 
 
 def _names(check: _Checker, table: Mapping[str, Any], key: str) -> tuple[str, ...]:

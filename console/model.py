@@ -369,3 +369,133 @@ class QueueRow:
     drain_seconds: float | None  # None: unknown; inf: never (growing or not consumed)
     reasons: tuple[str, ...] = ()
     history: tuple[int, ...] = ()
+
+
+# --- dead letters -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Death:
+    """One `x-death` entry (RabbitMQ), newest first: where the message died, why, and how often."""
+
+    queue: str
+    reason: str
+    exchange: str = ""
+    routing_keys: tuple[str, ...] = ()
+    count: int = 1
+    time: datetime | None = None
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """One message in a DLQ, as browsed: identity, where it came from, why it died, a capped body.
+
+    `ref` locates the message for actions: the RabbitMQ message id (or a body digest), the BullMQ job id,
+    or the Redis list element itself (LREM removes by value).
+    """
+
+    kind: str  # rabbitmq | bullmq | redis
+    dlq: str
+    ref: str
+    message_id: str
+    origin: str  # queue (x-death), BullMQ queue, or event name
+    reason: str
+    at: datetime | None  # when it died
+    size: int
+    body: bytes  # the first DEAD_LETTER_BODY_CAP bytes
+    truncated: bool = False
+    content_type: str = ""
+    properties: tuple[tuple[str, str], ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+    deaths: tuple[Death, ...] = ()
+    destination: str = ""  # where a replay sends it, e.g. "exchange demo.events · key order.created"
+    redelivered: bool = False
+
+    def matches(self, text: str = "", origin: str = "", reason: str = "") -> bool:
+        """Filter as the operator typed it: substring of id, origin, reason or body; exact origin/reason."""
+        if origin and self.origin != origin:
+            return False
+        if reason and self.reason != reason:
+            return False
+        if not text:
+            return True
+        needle = text.lower()
+        haystack = (self.message_id, self.origin, self.reason, self.body.decode("utf-8", "replace"))
+        return any(needle in part.lower() for part in haystack)
+
+
+DEAD_LETTER_BODY_CAP = 64 * 1024
+
+
+@dataclass(frozen=True)
+class DlqInfo:
+    """A dead-letter queue at a glance: size, inflow, age of the oldest letter, where they come from and why."""
+
+    kind: str  # rabbitmq | bullmq | redis
+    name: str
+    count: int
+    inflow_per_minute: float | None = None
+    oldest_at: datetime | None = None
+    by_origin: tuple[tuple[str, int], ...] = ()  # from the sample, most first
+    by_reason: tuple[tuple[str, int], ...] = ()
+    sampled: int = 0  # how many letters the breakdown was read from
+    note: str = ""
+    error: str = ""  # this DLQ could not be read (the others still were)
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+
+@dataclass(frozen=True)
+class DlqRow:
+    """A DLQ as the pane shows it: its figures, inflow (reported or from count history) and the verdict."""
+
+    info: DlqInfo
+    status: Status
+    inflow_per_minute: float | None
+    reasons: tuple[str, ...] = ()
+    history: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class DlqSnapshot:
+    source: str
+    dlqs: tuple[DlqInfo, ...]
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class DeadLetterPage:
+    """Letters of one DLQ, newest first, as far as the backend lets us read without consuming."""
+
+    dlq: str
+    kind: str
+    total: int  # letters in the DLQ
+    letters: tuple[DeadLetter, ...]
+    offset: int = 0
+    scanned: int = 0  # letters read to fill this page (filters scan further than a page)
+    note: str = ""  # e.g. "RabbitMQ: peeked 200 of 5,000 from the head, requeued"
+
+
+@dataclass(frozen=True)
+class ReplayProgress:
+    """How far a replay, move or purge has got; `done` letters have left the DLQ."""
+
+    total: int
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    note: str = ""
+
+
+def breakdown(values: Iterable[str], limit: int = 5) -> tuple[tuple[str, int], ...]:
+    """Counts of each value, most first (ties by name), the rest folded into "other"."""
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    if len(ranked) > limit:
+        rest = sum(count for _, count in ranked[limit - 1 :])
+        ranked = ranked[: limit - 1] + [("other", rest)]
+    return tuple(ranked)

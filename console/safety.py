@@ -34,8 +34,12 @@ class Confirmation:
 
     level: str
     text: str = ""
+    also: str = ""  # a second accepted answer, e.g. the count of messages next to the queue name
+
+    def accepts(self, given: str | None) -> bool:
+        return given is not None and given.strip() != "" and given.strip() in (self.text, self.also)
 
     def satisfied_by(self, given: str | None, yes: bool) -> bool:
         if self.level == "typed":
-            return given is not None and given == self.text
-        return yes or (given is not None and given == self.text)
+            return self.accepts(given)
+        return yes or self.accepts(given)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field, replace
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 
@@ -178,22 +177,7 @@ class RabbitSource:
         self.timeout = config.timeout * (2 + len(config.queues)) + 1.0
         self.api: ManagementApi | None = None
         if config.management_url:
-            parts = urlsplit(config.management_url)
-            bare = (
-                urlunsplit(
-                    (parts.scheme, parts.hostname + (f":{parts.port}" if parts.port else ""), parts.path, "", "")
-                )
-                if parts.hostname
-                else config.management_url
-            )
-            self.api = ManagementApi(
-                bare,
-                config.vhost,
-                config.timeout,
-                unquote(parts.username or "guest"),
-                unquote(parts.password or "guest"),
-                config.verify_tls,
-            )
+            self.api = ManagementApi.from_url(config.management_url, config.vhost, config.timeout, config.verify_tls)
 
     async def poll(self) -> QueueSnapshot:
         why = "no management_url configured"
@@ -284,6 +268,10 @@ def build_sources(settings: Settings, clock: Clock = utc_now) -> list[Source]:
         sources.append(BullSource(settings.env.bullmq))
     if settings.env.lists is not None:
         sources.append(ListSource(settings.env.lists))
+    if settings.dlq is not None:
+        from console.dlq_source import DlqSource
+
+        sources.append(DlqSource(settings))
     if settings.env.prometheus is not None:
         sources.extend(FleetSource(fleet, settings.env.prometheus) for fleet in settings.env.fleet)
     traffic = settings.traffic

@@ -60,6 +60,15 @@ class BullMQReader:
             self._discovered, self._discovered_at = tuple(sorted(names)), time.monotonic()
         return self._discovered
 
+    async def discover(self) -> tuple[str, ...]:
+        """The configured queue names, or those found from `<prefix>:*:meta` keys."""
+        if self._client is None:
+            self._client = connect(self.url, self.timeout)
+        try:
+            return await self._names(self._client)
+        except Exception as exc:  # noqa: BLE001 - one error tree at the boundary
+            raise translate(exc) from None
+
     async def queues(self) -> tuple[QueueInfo, ...]:
         if self._client is None:
             self._client = connect(self.url, self.timeout)

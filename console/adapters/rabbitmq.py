@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import httpx
 
@@ -85,10 +85,24 @@ class ManagementApi:
         self._secret = password
         self._client = httpx.AsyncClient(auth=(username, password), verify=verify_tls, trust_env=False)
 
-    async def queues(self) -> tuple[QueueInfo, ...]:
-        url = f"{self.url}/api/queues/{quote(self.vhost, safe='')}"
+    @classmethod
+    def from_url(cls, url: str, vhost: str = "/", timeout: float = 3.0, verify_tls: bool = True) -> ManagementApi:
+        """Credentials come out of the URL into basic auth, so they never reach a logged URL or error."""
+        parts = urlsplit(url)
+        bare = url
+        if parts.hostname:
+            bare = urlunsplit(
+                (parts.scheme, parts.hostname + (f":{parts.port}" if parts.port else ""), parts.path, "", "")
+            )
+        return cls(
+            bare, vhost, timeout, unquote(parts.username or "guest"), unquote(parts.password or "guest"), verify_tls
+        )
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One management-API request; every failure becomes the console's error tree, password masked."""
+        url = f"{self.url}/api/{path}"
         try:
-            response = await self._client.get(url, params={"columns": COLUMNS}, timeout=self.timeout)
+            response = await self._client.request(method, url, timeout=self.timeout, **kwargs)
         except httpx.TimeoutException:
             raise SourceTimeout(f"management API timeout after {self.timeout:g}s") from None
         except httpx.HTTPError as exc:
@@ -96,14 +110,53 @@ class ManagementApi:
             raise SourceUnavailable(f"management API unreachable: {text or type(exc).__name__}") from None
         if response.status_code == 401:
             raise SourceUnavailable("management API: authentication failed")
+        if response.status_code == 404:
+            raise BadResponse(f"management API: not found: {clean(path, 120)}")
         if response.status_code != 200:
             raise BadResponse(f"management API answered HTTP {response.status_code}")
         if len(response.content) > MAX_BYTES:
             raise BadResponse("management API answer too large")
         try:
-            return parse_queues(response.json())
+            return response.json()
         except ValueError:
             raise BadResponse("management API answered invalid JSON") from None
+
+    def _vhost(self) -> str:
+        return quote(self.vhost, safe="")
+
+    async def queues(self) -> tuple[QueueInfo, ...]:
+        return parse_queues(await self._call("GET", f"queues/{self._vhost()}", params={"columns": COLUMNS}))
+
+    async def queue(self, name: str) -> QueueInfo:
+        payload = await self._call("GET", f"queues/{self._vhost()}/{quote(name, safe='')}", params={"columns": COLUMNS})
+        found = parse_queues([payload])
+        if not found:
+            raise BadResponse(f"management API: no queue {clean(name, 120)!r}")
+        return found[0]
+
+    async def bound_queues(self, exchange: str) -> tuple[str, ...]:
+        """Queues bound to `exchange` (a dead-letter exchange's queues are the DLQs)."""
+        path = f"exchanges/{self._vhost()}/{quote(exchange, safe='')}/bindings/source"
+        payload = await self._call("GET", path)
+        if not isinstance(payload, list):
+            raise BadResponse("management API: expected a list of bindings")
+        names = {
+            b["destination"]
+            for b in payload
+            if isinstance(b, dict) and b.get("destination_type") == "queue" and isinstance(b.get("destination"), str)
+        }
+        return tuple(sorted(names))
+
+    async def peek(self, name: str, count: int, truncate: int) -> list[dict[str, Any]]:
+        """The first `count` messages at the head, requeued at once (what the management UI's Get does).
+
+        Requeued messages come back in place but flagged redelivered; bodies arrive base64, cut at `truncate`.
+        """
+        body = {"count": count, "ackmode": "ack_requeue_true", "encoding": "base64", "truncate": truncate}
+        payload = await self._call("POST", f"queues/{self._vhost()}/{quote(name, safe='')}/get", json=body)
+        if not isinstance(payload, list):
+            raise BadResponse("management API: expected a list of messages")
+        return [item for item in payload if isinstance(item, dict)]
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -1,0 +1,278 @@
+"""`opsconsole dlq …`: list, browse, show, replay, move, export, purge and restore from a shell, through
+the same stores and action specs as the DLQ pane (read-only unless --write; dry-run first; journaled)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from console.adapters.dlq_base import DeadLetterStore, Selection
+from console.audit import AuditLog
+from console.config import Settings
+from console.dlq import StoreCatalog
+from console.errors import ActionRefused, ConsoleError
+from console.model import DeadLetter, ReplayProgress
+from console.safety import WriteMode
+from console.sanitize import clean
+
+EXIT_REFUSED = 2
+
+
+def add_parser(sub: Any, common: Any) -> None:
+    dlq = sub.add_parser(
+        "dlq",
+        help="dead-letter queues: list, browse, show, replay, move, export, purge, restore",
+        description="DLQ is KIND:NAME (rabbitmq:orders.dlq, bullmq:emails, redis:events:dlq) or a bare name. "
+        "Changes need --write --reason; the dry-run (--dry-run) lists every letter and where it would go.",
+    )
+    verbs = dlq.add_subparsers(dest="dlq_command", metavar="VERB", required=True)
+    listing = verbs.add_parser("list", help="every DLQ: count, inflow, oldest, top origin and reason")
+    common(listing)
+    listing.add_argument("--json", action="store_true")
+    for verb, text in (
+        ("browse", "letters newest first (RabbitMQ: a bounded peek that requeues)"),
+        ("show", "one letter in full"),
+        ("replay", "send letters back to their origin (x-death exchange + key, BullMQ retry, event channel)"),
+        ("move", "send letters to another queue or list"),
+        ("export", "write letters to an NDJSON file (nothing changes)"),
+        ("purge", "empty the DLQ after writing an NDJSON backup"),
+    ):
+        parser = verbs.add_parser(verb, help=text)
+        common(parser)
+        parser.add_argument("dlq", metavar="DLQ")
+        if verb == "show":
+            parser.add_argument("ref", metavar="ID", help="message id / job id / eventId")
+            continue
+        parser.add_argument(
+            "--filter", default="", metavar="TEXT", help="letters whose id/origin/reason/body contain this"
+        )
+        parser.add_argument("--origin", default="", help="only letters from this origin")
+        parser.add_argument("--reason-is", dest="reason_is", default="", metavar="REASON", help="only this reason")
+        if verb == "browse":
+            parser.add_argument("--offset", type=int, default=0)
+            parser.add_argument("--limit", type=int, default=20)
+            parser.add_argument("--json", action="store_true")
+            continue
+        if verb != "purge":
+            parser.add_argument("--ids", default="", help="comma-separated ids (refs) to take")
+            parser.add_argument("--max", type=int, dest="max_count", help="take at most N letters")
+        if verb == "move":
+            parser.add_argument("--to", required=True, metavar="TARGET", help="queue (RabbitMQ/BullMQ) or list (Redis)")
+        if verb in ("replay", "move"):
+            parser.add_argument("--rate", type=float, help="letters per second (default: dlq.replay_rate)")
+        if verb in ("export", "purge"):
+            parser.add_argument("--out", metavar="FILE", help="NDJSON file (default: under ~/.local/state/opsconsole)")
+        parser.add_argument("--dry-run", action="store_true", help="only show which letters would go where")
+        parser.add_argument("--write", action="store_true", help="allow the change (needs --reason)")
+        parser.add_argument("--reason", default="", help="why (goes to the audit journal)")
+        parser.add_argument("--yes", action="store_true", help="confirm a small action")
+        parser.add_argument("--confirm", metavar="NAME|COUNT", help="typed confirmation: the DLQ name or the count")
+    restore = verbs.add_parser("restore", help="put a purge backup (or an export) back exactly")
+    common(restore)
+    restore.add_argument("file", metavar="FILE")
+    restore.add_argument("--dlq", help="KIND:NAME to restore into (default: the one the file names)")
+    restore.add_argument("--write", action="store_true")
+    restore.add_argument("--reason", default="")
+
+
+async def resolve(catalog: StoreCatalog, text: str) -> DeadLetterStore:
+    kind, _, name = text.partition(":")
+    if kind in ("rabbitmq", "bullmq", "redis") and name:
+        return catalog.get(kind, name)
+    matches = [s for s in await catalog.refresh() if s.name == text]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise ActionRefused(f"no DLQ named {text!r}: see `opsconsole dlq list`, or write KIND:NAME")
+    raise ActionRefused(f"{text!r} is ambiguous: write one of {', '.join(f'{s.kind}:{s.name}' for s in matches)}")
+
+
+def _selection(args: argparse.Namespace) -> Selection:
+    ids = frozenset(i.strip() for i in getattr(args, "ids", "").split(",") if i.strip())
+    return Selection(
+        refs=ids or None,
+        text=args.filter,
+        origin=args.origin,
+        reason=args.reason_is,
+        limit=getattr(args, "max_count", None),
+    )
+
+
+def _letter_line(letter: DeadLetter) -> str:
+    at = letter.at.strftime("%Y-%m-%d %H:%M:%S") if letter.at else "-"
+    body = clean(letter.body[:200].decode("utf-8", "replace"), 60)
+    ident, origin = clean(letter.message_id or letter.ref, 36), clean(letter.origin, 24)
+    reason = clean(letter.reason, 20)
+    return f"{at}  {ident:36}  {origin:24}  {reason:20}  {letter.size:>9,}  {body}"
+
+
+def _letter_json(letter: DeadLetter) -> dict[str, Any]:
+    return {
+        "ref": letter.ref,
+        "message_id": letter.message_id,
+        "origin": letter.origin,
+        "reason": letter.reason,
+        "at": letter.at.isoformat() if letter.at else None,
+        "size": letter.size,
+        "destination": letter.destination,
+        "body_preview": letter.body[:2000].decode("utf-8", "replace"),
+        "headers": dict(letter.headers),
+        "properties": dict(letter.properties),
+    }
+
+
+async def run(settings: Settings, args: argparse.Namespace) -> int:
+    if settings.dlq is None:
+        print("opsconsole dlq: no DLQs configured ([env.NAME.dlq], rabbitmq management_url or bullmq)", file=sys.stderr)
+        return EXIT_REFUSED
+    catalog = StoreCatalog(settings)
+    try:
+        return await _run(settings, catalog, args)
+    except ConsoleError as exc:
+        if isinstance(exc, ActionRefused):
+            print(f"refused: {exc}", file=sys.stderr)
+            return EXIT_REFUSED
+        print(f"opsconsole dlq: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await catalog.aclose()
+
+
+async def _run(settings: Settings, catalog: StoreCatalog, args: argparse.Namespace) -> int:
+    command = args.dlq_command
+    if command == "list":
+        return await _list(catalog, args.json)
+    if command == "restore":
+        return await _restore(settings, catalog, args)
+    store = await resolve(catalog, args.dlq)
+    if command == "browse":
+        page = await store.page(args.offset, args.limit, _selection(args))
+        if args.json:
+            print(
+                json.dumps({"total": page.total, "note": page.note, "letters": [_letter_json(x) for x in page.letters]})
+            )
+            return 0
+        print(
+            f"{store.kind}:{clean(store.name, 100)} · {page.total:,} letters" + (f" · {page.note}" if page.note else "")
+        )
+        for letter in page.letters:
+            print(_letter_line(letter))
+        return 0
+    if command == "show":
+        page = await store.page(0, 1, Selection(refs=frozenset({args.ref})))
+        if not page.letters:
+            page = await store.page(0, 1, Selection(text=args.ref))
+        if not page.letters:
+            print(f"no letter {clean(args.ref, 80)!r} in {clean(store.name, 80)}", file=sys.stderr)
+            return 1
+        print(json.dumps(_letter_json(page.letters[0]), indent=2, ensure_ascii=True))
+        return 0
+    return await _act(settings, store, command, args)
+
+
+async def _list(catalog: StoreCatalog, as_json: bool) -> int:
+    stores = await catalog.refresh()
+    infos = await asyncio.gather(*(s.info(20) for s in stores), return_exceptions=True)
+    rows = []
+    for store, info in zip(stores, infos, strict=True):
+        if isinstance(info, BaseException):
+            rows.append({"kind": store.kind, "name": store.name, "error": clean(str(info), 160)})
+            continue
+        rows.append(
+            {
+                "kind": info.kind,
+                "name": info.name,
+                "count": info.count,
+                "inflow_per_minute": info.inflow_per_minute,
+                "oldest_at": info.oldest_at.isoformat() if info.oldest_at else None,
+                "by_origin": dict(info.by_origin),
+                "by_reason": dict(info.by_reason),
+            }
+        )
+    if as_json:
+        print(json.dumps({"dlqs": rows, "problems": catalog.problems}))
+        return 0
+    for row in rows:
+        name = clean(f"{row['kind']}:{row['name']}", 50)
+        if "error" in row:
+            print(f"{name:50}  error: {row['error']}")
+            continue
+        origin = next(iter(row["by_origin"]), "-")
+        reason = next(iter(row["by_reason"]), "-")
+        inflow = "-" if row["inflow_per_minute"] is None else f"{row['inflow_per_minute']:.1f}/min"
+        print(f"{name:50}  {row['count']:>8,}  {inflow:>10}  {clean(origin, 24):24}  {clean(reason, 30)}")
+    for problem in catalog.problems:
+        print(f"warning: {clean(problem, 200)}", file=sys.stderr)
+    if not rows:
+        print("no DLQs found", file=sys.stderr)
+    return 0
+
+
+def _write_mode(settings: Settings, args: argparse.Namespace) -> WriteMode:
+    write = WriteMode()
+    if getattr(args, "write", False) and not getattr(args, "dry_run", False):
+        write.enable(args.reason, settings.write_minutes)  # no reason: ActionRefused
+    return write
+
+
+async def _act(settings: Settings, store: DeadLetterStore, verb: str, args: argparse.Namespace) -> int:
+    from console.dlq_actions import DlqAction
+
+    target = getattr(args, "to", None) or getattr(args, "out", None) or ""
+    action = DlqAction(settings, store, verb, AuditLog(settings.audit_log), _selection(args), target)
+    action.rate = getattr(args, "rate", None)
+    write = _write_mode(settings, args)
+    plan = await action.dry_run()
+    protected = " (PROTECTED)" if settings.env.protected else ""
+    print(f"{settings.env.name}{protected} · {clean(plan.summary, 300)}")
+    for letter in plan.plan.letters:
+        where = letter.destination or f"STAYS: {letter.problem}"
+        print(f"  {clean(letter.message_id or letter.ref, 36):36}  {clean(letter.origin, 24):24}  → {clean(where, 60)}")
+    if len(plan.plan.letters) < plan.plan.count + plan.plan.skipped:
+        print(f"  … and {plan.plan.count + plan.plan.skipped - len(plan.plan.letters):,} more")
+    if args.dry_run:
+        print("dry-run: nothing changed")
+        return 0
+    if verb != "export" and plan.confirmation.level == "typed" and args.confirm is None:
+        print(f"typed confirmation required: add --confirm {plan.confirmation.text!r} (or the count)", file=sys.stderr)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGINT, action.abort.set)
+
+    def progress(value: ReplayProgress) -> None:
+        print(
+            f"\r  {value.done:,} done, {value.failed:,} failed, {value.skipped:,} skipped of {value.total:,} …",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    try:
+        result = await action.execute(write, given=args.confirm, yes=args.yes, on_progress=progress)
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+    print(file=sys.stderr)
+    ended = "ABORTED" if action.abort.is_set() else "done"
+    print(f"{ended}: " + ", ".join(f"{k}={clean(v, 200)}" for k, v in result.items()))
+    return 130 if action.abort.is_set() else 0
+
+
+async def _restore(settings: Settings, catalog: StoreCatalog, args: argparse.Namespace) -> int:
+    from console.dlq_actions import backup_dlq, restore
+
+    path = Path(args.file).expanduser()
+    if args.dlq:
+        store = await resolve(catalog, args.dlq)
+    else:
+        kind, name = backup_dlq(path)
+        store = catalog.get(kind, name)
+    write = WriteMode()
+    if args.write:
+        write.enable(args.reason, settings.write_minutes)
+    counts = await restore(settings, store, path, AuditLog(settings.audit_log), write)
+    print(f"restored {counts['restored']:,} of {counts['records']:,} letters to {store.kind}:{clean(store.name, 100)}")
+    return 0

@@ -1,0 +1,240 @@
+"""Browse one DLQ: letters newest first, a page at a time, filtered by text, origin or reason; select
+letters and replay, move, export or purge them through the same action specs the CLI uses.
+
+Filter syntax: words match id, origin, reason or body; `origin:NAME` and `reason:TEXT` match exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from console.adapters.dlq_base import DeadLetterStore, Selection
+from console.errors import ConsoleError
+from console.model import DeadLetter, DeadLetterPage
+from console.sanitize import clean
+from widgets.queues_pane import count
+from widgets.render import safe
+
+PAGE = 50
+
+
+def parse_filter(text: str) -> Selection:
+    words, origin, reason = [], "", ""
+    for word in text.split():
+        if word.startswith("origin:"):
+            origin = word.removeprefix("origin:")
+        elif word.startswith("reason:"):
+            reason = word.removeprefix("reason:")
+        else:
+            words.append(word)
+    return Selection(text=" ".join(words), origin=origin, reason=reason)
+
+
+def preview(letter: DeadLetter, width: int) -> Text:
+    try:
+        text = letter.body[: width * 4].decode("utf-8")
+    except UnicodeDecodeError:
+        return Text(f"<binary {letter.size:,} bytes>", style="dim")
+    return safe(text, width)
+
+
+class DlqBrowseScreen(Screen[None]):
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("slash", "filter", "Filter"),
+        Binding("space", "mark", "Select"),
+        Binding("a", "select_all", "Select page"),
+        Binding("R", "act('replay')", "Replay"),
+        Binding("M", "act('move')", "Move"),
+        Binding("E", "act('export')", "Export"),
+        Binding("X", "act('purge')", "Purge"),
+        Binding("n", "page(1)", "Next page"),
+        Binding("b", "page(-1)", "Prev page", show=False),
+        Binding("r", "reload", "Reload", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    DlqBrowseScreen #dlq-head { height: 1; padding: 0 1; background: $panel; text-style: bold; }
+    DlqBrowseScreen #dlq-note { height: 1; padding: 0 1; color: $text-muted; }
+    DlqBrowseScreen DataTable { height: 1fr; }
+    DlqBrowseScreen Input { display: none; height: 3; }
+    DlqBrowseScreen.-filtering Input { display: block; }
+    """
+
+    def __init__(
+        self,
+        store: DeadLetterStore,
+        act: Callable[[DeadLetterStore, str, Selection], None],
+        timeout: float = 10.0,
+    ) -> None:
+        super().__init__()
+        self.store = store
+        self.act = act
+        self.timeout = timeout
+        self.start = 0
+        self.selection = Selection()
+        self.chosen: set[str] = set()
+        self.page: DeadLetterPage | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(clean(f"DLQ {self.store.name} · {self.store.kind}", 100), id="dlq-head")
+        yield Static("loading …", id="dlq-note")
+        yield Input(placeholder="filter: words, origin:NAME, reason:TEXT (enter applies, esc clears)", id="dlq-filter")
+        table: DataTable[Text] = DataTable(cursor_type="row", id="letters")
+        yield table
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for key, label, width in (
+            ("sel", "", 1),
+            ("at", "DIED", 8),
+            ("id", "ID", 14),
+            ("origin", "ORIGIN", 16),
+            ("reason", "REASON", 14),
+            ("size", "SIZE", 7),
+            ("body", "BODY", None),
+        ):
+            table.add_column(label, key=key, width=width)
+        self.load()
+
+    def _note(self, text: str | Text, style: str = "") -> None:
+        self.query_one("#dlq-note", Static).update(text if isinstance(text, Text) else Text(text, style=style))
+
+    @work(exclusive=True, group="dlq-load", exit_on_error=False)
+    async def load(self) -> None:
+        self._note("loading …", "dim")
+        try:
+            page = await asyncio.wait_for(self.store.page(self.start, PAGE, self.selection), self.timeout)
+        except (ConsoleError, TimeoutError) as exc:
+            self._note(f"✖ {clean(str(exc) or f'timeout after {self.timeout:g}s', 200)}", "bold red")
+            return
+        except Exception as exc:  # noqa: BLE001 - shown, never swallowed by the worker
+            self._note(f"✖ {type(exc).__name__}: {clean(exc, 200)}", "bold red")
+            return
+        self.show(page)
+
+    def show(self, page: DeadLetterPage) -> None:
+        self.page = page
+        head = f"DLQ {page.dlq} · {page.kind} · {page.total:,} letters"
+        if self.selection != Selection():
+            head += f" · filter: {self.selection.describe()}"
+        self.query_one("#dlq-head", Static).update(Text(clean(head, 160)))
+        shown = f"{page.offset + 1}–{page.offset + len(page.letters)}" if page.letters else "none"
+        note = f"letters {shown} · {len(self.chosen)} selected"
+        if page.note:
+            note += f" · {page.note}"
+        self._note(note, "dim")
+        self._fill()
+
+    def _fill(self) -> None:
+        table = self.query_one(DataTable)
+        table.clear()
+        if self.page is None:
+            return
+        for letter in self.page.letters:
+            table.add_row(*self._cells(letter), key=letter.ref)
+
+    def _cells(self, letter: DeadLetter) -> list[Text]:
+        body_width = max(10, self.size.width - 80)
+        return [
+            Text("●" if letter.ref in self.chosen else " ", style="bold yellow"),
+            Text(letter.at.strftime("%H:%M:%S") if letter.at else "—"),
+            safe(letter.message_id or letter.ref, 14),
+            safe(letter.origin or "?", 16),
+            safe(letter.reason or "?", 14),
+            Text(count(letter.size), justify="right"),
+            preview(letter, body_width),
+        ]
+
+    def _current(self) -> DeadLetter | None:
+        table = self.query_one(DataTable)
+        letters = self.page.letters if self.page else ()
+        return letters[table.cursor_row] if letters and 0 <= table.cursor_row < len(letters) else None
+
+    @on(DataTable.RowSelected)
+    def _open(self) -> None:
+        from console.screens.letter_detail import LetterDetailScreen
+
+        letter = self._current()
+        if letter is not None:
+            self.app.push_screen(LetterDetailScreen(letter))
+
+    def action_mark(self) -> None:
+        letter = self._current()
+        if letter is None:
+            return
+        self.chosen.symmetric_difference_update({letter.ref})
+        table = self.query_one(DataTable)
+        table.update_cell(letter.ref, "sel", self._cells(letter)[0])
+        if self.page is not None:
+            self.show(self.page)
+            table.move_cursor(row=min(table.cursor_row + 1, len(self.page.letters) - 1), animate=False)
+
+    def action_select_all(self) -> None:
+        if self.page is None:
+            return
+        refs = {letter.ref for letter in self.page.letters}
+        self.chosen = set() if refs <= self.chosen else self.chosen | refs
+        row = self.query_one(DataTable).cursor_row
+        self.show(self.page)
+        self.query_one(DataTable).move_cursor(row=row, animate=False)
+
+    def action_page(self, step: int) -> None:
+        if self.page is None:
+            return
+        offset = max(0, self.start + step * PAGE)
+        if step > 0 and len(self.page.letters) < PAGE:
+            self.notify("last page", timeout=2)
+            return
+        self.start = offset
+        self.load()
+
+    def action_reload(self) -> None:
+        self.load()
+
+    def action_filter(self) -> None:
+        self.add_class("-filtering")
+        self.query_one(Input).focus()
+
+    @on(Input.Submitted, "#dlq-filter")
+    def _apply_filter(self, event: Input.Submitted) -> None:
+        self.selection = parse_filter(event.value)
+        self.start = 0
+        self.remove_class("-filtering")
+        self.query_one(DataTable).focus()
+        self.load()
+
+    def action_back(self) -> None:
+        if self.has_class("-filtering"):
+            box = self.query_one(Input)
+            box.value = ""
+            self.remove_class("-filtering")
+            self.query_one(DataTable).focus()
+            if self.selection != Selection():
+                self.selection = Selection()
+                self.load()
+            return
+        self.app.pop_screen()
+
+    def action_act(self, verb: str) -> None:
+        """Selected letters if any; else everything the filter matches (the dialog says which)."""
+        if verb == "purge":
+            selection = Selection()
+        elif self.chosen:
+            selection = Selection(refs=frozenset(self.chosen))
+        else:
+            selection = self.selection
+        self.act(self.store, verb, selection)
+
+    def refresh_after_action(self) -> None:
+        self.chosen.clear()
+        self.load()
