@@ -8,7 +8,7 @@ import signal
 import sys
 
 from console.actions import CacheInvalidation, WriteMode
-from console.audit import AuditError, AuditLog
+from console.audit import AuditError, audit_log_for
 from console.config import Settings
 from console.errors import ActionRefused, ConsoleError
 from console.sanitize import clean
@@ -41,7 +41,7 @@ async def cache_invalidate(settings: Settings, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_REFUSED
-    action = CacheInvalidation(settings, instance, args.pattern, AuditLog(settings.audit_log))
+    action = CacheInvalidation(settings, instance, args.pattern, audit_log_for(settings))
     write = WriteMode()
     try:
         if args.write and not args.dry_run:
@@ -98,7 +98,7 @@ async def queue_action(settings: Settings, args: argparse.Namespace) -> int:
             print("refused: read-only mode: add --write --reason …", file=sys.stderr)
             return EXIT_REFUSED
         write.enable(args.reason or "restore", settings.write_minutes)
-        log = AuditLog(settings.audit_log)
+        log = audit_log_for(settings)
         from console.audit import AuditRecord
 
         try:
@@ -135,7 +135,7 @@ async def queue_action(settings: Settings, args: argparse.Namespace) -> int:
         args.verb,
         args.kind,
         args.queue,
-        AuditLog(settings.audit_log),
+        audit_log_for(settings),
         count=args.count,
         backup_dir=Path(args.backup_dir) if args.backup_dir else None,
     )

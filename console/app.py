@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from console.dlq import StoreCatalog
 
 from console.adapters.dlq_base import DeadLetterStore, Selection
-from console.audit import AuditLog
+from console.audit import audit_log_for
 from console.board import Board, assess_cache, assess_mongo
 from console.collector import Clock, Collector, Source, utc_now
 from console.config import Settings
@@ -125,9 +125,12 @@ class OpsConsoleApp(App[int]):
         self._collect = collect
         self.collector: Collector | None = None
         self._active = "health"
-        self.write = WriteMode()
-        self.audit = AuditLog(settings.audit_log)
+        self.write = WriteMode(clock=clock)
+        self.audit = audit_log_for(settings)
+        self._journal_problem: str | None = None
         self._catalog: StoreCatalog | None = None
+        # Which store backs a DLQ row; snapshot tests put fixed letters here.
+        self.dlq_store_for: Callable[[str, str], DeadLetterStore] = self._catalog_store
         for source in self._sources:
             self.board.expect(source.name, source.kind)
 
@@ -348,6 +351,10 @@ class OpsConsoleApp(App[int]):
             self.write.disable()
             self.notify("write mode expired: back to read-only", severity="warning")
         banner.write_until = self.write.until.strftime("%H:%M") if self.write.active() and self.write.until else ""
+        problem = self.audit.mirror_problem()
+        if problem and problem != self._journal_problem:
+            self.notify(problem, severity="warning", timeout=10)  # the record is spooled, never dropped
+        self._journal_problem = problem
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:
@@ -419,12 +426,15 @@ class OpsConsoleApp(App[int]):
             self._catalog = StoreCatalog(self.settings)
         return self._catalog
 
+    def _catalog_store(self, kind: str, name: str) -> DeadLetterStore:
+        return self._dlq_catalog().get(kind, name)  # type: ignore[no-any-return]
+
     @on(DlqPane.Chosen)
     def _browse_dlq(self, message: DlqPane.Chosen) -> None:
         from console.screens.dlq_browse import DlqBrowseScreen
 
         try:
-            store = self._dlq_catalog().get(message.kind, message.name)
+            store = self.dlq_store_for(message.kind, message.name)
         except ConsoleError as exc:
             self.notify(str(exc), severity="error")
             return

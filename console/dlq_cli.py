@@ -8,11 +8,12 @@ import asyncio
 import json
 import signal
 import sys
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from console.adapters.dlq_base import DeadLetterStore, Selection
-from console.audit import AuditLog
+from console.audit import audit_log_for
 from console.config import Settings
 from console.dlq import StoreCatalog
 from console.errors import ActionRefused, ConsoleError
@@ -92,6 +93,36 @@ async def resolve(catalog: StoreCatalog, text: str) -> DeadLetterStore:
     raise ActionRefused(f"{text!r} is ambiguous: write one of {', '.join(f'{s.kind}:{s.name}' for s in matches)}")
 
 
+@dataclass(frozen=True)
+class _ById(Selection):
+    """Letters whose id (message id / job id / eventId) or ref is exactly `ident`: a Redis letter's ref is the
+    whole element, so the id the listings show must be looked up (and a substring filter would take evt-11
+    for evt-1)."""
+
+    ident: str = ""
+
+    def wants(self, letter: DeadLetter) -> bool:
+        return self.ident in (letter.message_id, letter.ref)
+
+
+async def _by_id(store: DeadLetterStore, ident: str, limit: int) -> list[DeadLetter]:
+    return list((await store.page(0, limit, _ById(text=ident, ident=ident))).letters)
+
+
+async def _resolve_ids(store: DeadLetterStore, selection: Selection) -> Selection:
+    """`--ids` names letters as the listings do; for a Redis list DLQ those ids become the refs (elements)."""
+    if selection.refs is None or store.kind != "redis":
+        return selection
+    refs: set[str] = set()
+    for ident in selection.refs:
+        found = await _by_id(store, ident, 100)
+        if found:
+            refs.update(letter.ref for letter in found)
+        else:
+            refs.add(ident)  # perhaps a ref already; if not, the plan says it is no longer in the DLQ
+    return replace(selection, refs=frozenset(refs))
+
+
 def _selection(args: argparse.Namespace) -> Selection:
     ids = frozenset(i.strip() for i in getattr(args, "ids", "").split(",") if i.strip())
     return Selection(
@@ -164,13 +195,15 @@ async def _run(settings: Settings, catalog: StoreCatalog, args: argparse.Namespa
             print(_letter_line(letter))
         return 0
     if command == "show":
-        page = await store.page(0, 1, Selection(refs=frozenset({args.ref})))
-        if not page.letters:
-            page = await store.page(0, 1, Selection(text=args.ref))
-        if not page.letters:
+        letters = list((await store.page(0, 1, Selection(refs=frozenset({args.ref})))).letters)
+        if not letters:
+            letters = await _by_id(store, args.ref, 1)
+        if not letters:
+            letters = list((await store.page(0, 1, Selection(text=args.ref))).letters)
+        if not letters:
             print(f"no letter {clean(args.ref, 80)!r} in {clean(store.name, 80)}", file=sys.stderr)
             return 1
-        print(json.dumps(_letter_json(page.letters[0]), indent=2, ensure_ascii=True))
+        print(json.dumps(_letter_json(letters[0]), indent=2, ensure_ascii=True))
         return 0
     return await _act(settings, store, command, args)
 
@@ -178,7 +211,7 @@ async def _run(settings: Settings, catalog: StoreCatalog, args: argparse.Namespa
 async def _list(catalog: StoreCatalog, as_json: bool) -> int:
     stores = await catalog.refresh()
     infos = await asyncio.gather(*(s.info(20) for s in stores), return_exceptions=True)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for store, info in zip(stores, infos, strict=True):
         if isinstance(info, BaseException):
             rows.append({"kind": store.kind, "name": store.name, "error": clean(str(info), 160)})
@@ -224,7 +257,8 @@ async def _act(settings: Settings, store: DeadLetterStore, verb: str, args: argp
     from console.dlq_actions import DlqAction
 
     target = getattr(args, "to", None) or getattr(args, "out", None) or ""
-    action = DlqAction(settings, store, verb, AuditLog(settings.audit_log), _selection(args), target)
+    selection = await _resolve_ids(store, _selection(args))
+    action = DlqAction(settings, store, verb, audit_log_for(settings), selection, target)
     action.rate = getattr(args, "rate", None)
     write = _write_mode(settings, args)
     plan = await action.dry_run()
@@ -252,7 +286,9 @@ async def _act(settings: Settings, store: DeadLetterStore, verb: str, args: argp
         )
 
     try:
-        result = await action.execute(write, given=args.confirm, yes=args.yes, on_progress=progress)
+        # An export changes nothing: like its missing write mode, it needs no --yes either.
+        yes = args.yes or verb == "export"
+        result = await action.execute(write, given=args.confirm, yes=yes, on_progress=progress)
     finally:
         loop.remove_signal_handler(signal.SIGINT)
     print(file=sys.stderr)
@@ -273,6 +309,6 @@ async def _restore(settings: Settings, catalog: StoreCatalog, args: argparse.Nam
     write = WriteMode()
     if args.write:
         write.enable(args.reason, settings.write_minutes)
-    counts = await restore(settings, store, path, AuditLog(settings.audit_log), write)
+    counts = await restore(settings, store, path, audit_log_for(settings), write)
     print(f"restored {counts['restored']:,} of {counts['records']:,} letters to {store.kind}:{clean(store.name, 100)}")
     return 0

@@ -9,7 +9,6 @@ acks the messages only after the backup is fsynced: the queue is never emptied b
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import time
@@ -203,81 +202,33 @@ class QueueAction:
             await connection.close()
 
     async def _purge(self) -> dict[str, Any]:
-        """Read every ready message without acking, write them all to the backup, fsync, then ack them."""
-        import aio_pika
+        """Every ready message to an NDJSON backup, fsynced, and only then acked (the DLQ purge does the same)."""
+        from console.adapters.dlq_rabbit import RabbitDlq
 
         assert self.settings.env.rabbitmq is not None and self.settings.env.rabbitmq.amqp_url
         folder = (
             self.backup_dir
             or Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state")) / "opsconsole" / "backups"
         )
-        folder.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         path = folder / f"{self.settings.env.name}-{self.queue}-{stamp}.ndjson"
-        connection = await aio_pika.connect(self.settings.env.rabbitmq.amqp_url, timeout=5)
-        messages = []
-        try:
-            channel = await connection.channel()
-            queue = await channel.declare_queue(self.queue, passive=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as backup:
-                while True:
-                    message = await queue.get(no_ack=False, fail=False, timeout=5)
-                    if message is None:
-                        break
-                    messages.append(message)
-                    backup.write(json.dumps(message_record(message), sort_keys=True) + "\n")
-                backup.flush()
-                os.fsync(backup.fileno())
-            for message in messages:  # only now: the copy is on disk
-                await message.ack()
-        finally:
-            await connection.close()  # unacked messages (on failure) go back to the queue
-        return {"purged": len(messages), "backup": str(path)}
-
-
-def message_record(message: Any) -> dict[str, Any]:
-    """A message as one NDJSON line: exact body (base64) plus the properties a restore needs."""
-    headers = {k: _jsonable(v) for k, v in (message.headers or {}).items()}
-    return {
-        "body_b64": base64.b64encode(message.body).decode(),
-        "routing_key": message.routing_key,
-        "exchange": message.exchange,
-        "properties": {
-            "content_type": message.content_type,
-            "content_encoding": message.content_encoding,
-            "delivery_mode": int(message.delivery_mode) if message.delivery_mode else None,
-            "priority": message.priority,
-            "correlation_id": message.correlation_id,
-            "reply_to": message.reply_to,
-            "expiration": str(message.expiration) if message.expiration else None,
-            "message_id": message.message_id,
-            "type": message.type,
-            "user_id": message.user_id,
-            "app_id": message.app_id,
-            "timestamp": message.timestamp.isoformat() if message.timestamp else None,
-        },
-        "headers": headers,
-    }
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, bytes | bytearray):
-        return {"b64": base64.b64encode(value).decode()}
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
+        purged = await RabbitDlq(self.queue, self.settings.env.rabbitmq.amqp_url, None).purge(path)
+        return {"purged": purged, "backup": str(path)}
 
 
 async def restore_backup(amqp_url: str, path: Path, queue: str | None = None) -> int:
-    """Publish every message of a purge backup back (to `queue`, or its original routing key), with
+    """Publish every message of a purge backup back (to `queue`, or the queue it was purged from), with
     publisher confirms, body, properties and headers as they were. Returns the number restored."""
-    import aio_pika
+    from console.adapters.dlq_base import read_ndjson
+    from console.adapters.dlq_rabbit import RabbitDlq, restore_records
 
+    store = RabbitDlq(queue or "", amqp_url, None)
+    records = [{"kind": "rabbitmq", **r} if "kind" not in r else r for r in _records(path)]
+    del read_ndjson
+    return await restore_records(store._connect, records, store.login, queue=queue)
+
+
+def _records(path: Path) -> list[dict[str, Any]]:
     records = []
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
@@ -286,29 +237,4 @@ async def restore_backup(amqp_url: str, path: Path, queue: str | None = None) ->
                     records.append(json.loads(line))
                 except ValueError:
                     raise ActionRefused(f"{path}:{number}: not a backup line (invalid JSON)") from None
-    connection = await aio_pika.connect(amqp_url, timeout=5)
-    try:
-        channel = await connection.channel(publisher_confirms=True)
-        for record in records:
-            properties = {k: v for k, v in record.get("properties", {}).items() if v is not None}
-            if "timestamp" in properties:
-                properties["timestamp"] = datetime.fromisoformat(properties["timestamp"])
-            message = aio_pika.Message(
-                base64.b64decode(record["body_b64"]),
-                headers={k: _from_json(v) for k, v in record.get("headers", {}).items()},
-                **properties,
-            )
-            await channel.default_exchange.publish(message, routing_key=queue or record["routing_key"])
-    finally:
-        await connection.close()
-    return len(records)
-
-
-def _from_json(value: Any) -> Any:
-    if isinstance(value, dict) and set(value) == {"b64"}:
-        return bytearray(base64.b64decode(value["b64"]))  # AMQP byte arrays: pamqp encodes bytearray only
-    if isinstance(value, dict):
-        return {k: _from_json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_from_json(v) for v in value]
-    return value
+    return records

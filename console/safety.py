@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -14,18 +15,22 @@ class WriteMode:
 
     reason: str = ""
     until: datetime | None = None
+    clock: Callable[[], datetime] | None = None  # the console's clock (fixed in snapshot tests)
+
+    def _now(self, now: datetime | None) -> datetime:
+        return now or (self.clock() if self.clock is not None else datetime.now(UTC))
 
     def enable(self, reason: str, minutes: float, now: datetime | None = None) -> None:
         if not reason.strip():
             raise ActionRefused("write mode needs a reason")
         self.reason = reason.strip()
-        self.until = (now or datetime.now(UTC)) + timedelta(minutes=minutes)
+        self.until = self._now(now) + timedelta(minutes=minutes)
 
     def disable(self) -> None:
         self.reason, self.until = "", None
 
     def active(self, now: datetime | None = None) -> bool:
-        return self.until is not None and (now or datetime.now(UTC)) < self.until
+        return self.until is not None and self._now(now) < self.until
 
 
 @dataclass(frozen=True)
@@ -37,7 +42,7 @@ class Confirmation:
     also: str = ""  # a second accepted answer, e.g. the count of messages next to the queue name
 
     def accepts(self, given: str | None) -> bool:
-        return given is not None and given.strip() != "" and given.strip() in (self.text, self.also)
+        return given is not None and given != "" and given in (self.text, self.also)
 
     def satisfied_by(self, given: str | None, yes: bool) -> bool:
         if self.level == "typed":

@@ -134,3 +134,86 @@ class TestScreens:
             await pilot.pause()
 
         assert snap_compare(make_scene_app("all-ok"), terminal_size=NARROW, run_before=pause)
+
+
+def _with_letters(pilot):
+    """The DLQ rows browse a store of fixed letters (JSON, binary, hostile); write mode on at the fixed clock."""
+    from tests.fixtures.dlq_letters import FixedStore
+    from tests.fixtures.scenes import NOW
+
+    store = FixedStore(NOW)
+    pilot.app.dlq_store_for = lambda kind, name: store
+    pilot.app.write.enable("INC-4711 orders rejected", 15)
+    return store
+
+
+async def _browse(pilot):
+    _with_letters(pilot)
+    await pilot.press("5")
+    await pilot.pause()
+    await pilot.press("enter")
+    await pilot.pause()
+    await pilot.pause()
+
+
+class TestDlqPane:
+    """The DLQ pane, browsing, letter detail (JSON, binary, hostile), the confirm dialog and replay progress."""
+
+    @SIZES
+    @pytest.mark.parametrize("scene", ["all-ok", "degraded"])
+    def test_overview(self, snap_compare, scene, size):
+        async def show_dlq(pilot):
+            await pilot.press("5")
+            await pilot.pause()
+
+        assert snap_compare(make_scene_app(scene), terminal_size=size, run_before=show_dlq)
+
+    @SIZES
+    def test_browse(self, snap_compare, size):
+        assert snap_compare(make_scene_app("degraded"), terminal_size=size, run_before=_browse)
+
+    @SIZES
+    @pytest.mark.parametrize("downs", [0, 2, 4], ids=["json", "binary", "hostile"])
+    def test_letter_detail(self, snap_compare, downs, size):
+        async def open_letter(pilot):
+            await _browse(pilot)
+            for _ in range(downs):
+                await pilot.press("down")
+            await pilot.press("enter")
+            await pilot.pause()
+
+        assert snap_compare(make_scene_app("degraded"), terminal_size=size, run_before=open_letter)
+
+    @SIZES
+    def test_confirm_dialog(self, snap_compare, size):
+        """Protected environment: two selected letters still need the DLQ name or the count typed."""
+
+        async def ask(pilot):
+            await _browse(pilot)
+            await pilot.press("space", "space", "R")
+            await pilot.pause()
+            await pilot.pause()
+
+        assert snap_compare(make_scene_app("degraded"), terminal_size=size, run_before=ask)
+
+    @SIZES
+    def test_replay_progress(self, snap_compare, size):
+        async def replay(pilot):
+            await _browse(pilot)
+            await pilot.press("a", "R")
+            await pilot.pause()
+            await pilot.pause()
+            await pilot.press(*"dead.letter.queue", "enter")
+            await pilot.pause()
+            await pilot.pause()
+
+        assert snap_compare(make_scene_app("degraded"), terminal_size=size, run_before=replay)
+
+    @SIZES
+    def test_write_mode_banner(self, snap_compare, size):
+        async def write_on(pilot):
+            _with_letters(pilot)
+            pilot.app._tick()
+            await pilot.pause()
+
+        assert snap_compare(make_scene_app("all-ok"), terminal_size=size, run_before=write_on)

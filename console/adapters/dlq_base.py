@@ -26,7 +26,7 @@ from console.model import DeadLetter, DeadLetterPage, DlqInfo, ReplayProgress
 
 SCAN_CAP = 10_000  # letters a filtered page, a plan or a selective action reads at most
 PLAN_LISTED = 500  # letters a dry-run itemises (the counts cover all of them)
-REPLAY_MARK = "x-opsconsole-replayed-at"  # RabbitMQ header / Redis event field on every replayed copy
+REPLAY_MARK = "x-opsconsole-replayed-at"  # RabbitMQ header on every replayed copy (Redis events: replayedAt)
 
 Progress = Callable[[ReplayProgress], None]
 

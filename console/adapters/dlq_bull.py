@@ -23,6 +23,7 @@ For BullMQ the origin of every letter is the queue itself (a failed job is retri
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -93,6 +94,9 @@ end
 return out
 """
 
+# Called by EVALSHA (loaded on NOSCRIPT): redis-py's Script in a pipeline costs a SCRIPT EXISTS per read.
+_CAPPED_SHA = hashlib.sha1(_CAPPED_FIELDS.encode(), usedforsecurity=False).hexdigest()
+
 Fields = dict[str, tuple[bytes | None, int]]  # field → (first bytes, full length)
 
 
@@ -134,9 +138,9 @@ def first_line(reason: str, limit: int = 200) -> str:
 
 
 def first_frame(raw: bytes | None, limit: int = 200) -> str:
-    """Where the latest attempt failed: the first `at …` line of a Node stack, the innermost `File …` line of a
-    Python traceback (printed last), else the trace's first line. `raw` is the JSON list BullMQ stores, possibly
-    cut short (then read as text)."""
+    """Where the latest attempt failed: the innermost `File …` line of a Python traceback (printed last), the
+    first indented `at …` line of a Node stack, else the trace's first line. `raw` is the JSON list BullMQ
+    stores, possibly cut short (then read as text)."""
     if not raw:
         return ""
     text = raw.decode("utf-8", "replace")
@@ -146,14 +150,15 @@ def first_frame(raw: bytes | None, limit: int = 200) -> str:
         trace = trace if isinstance(trace, str) else str(trace)
     except ValueError:
         trace = text.replace("\\n", "\n")
-    lines = [line.strip() for line in trace.split("\n") if line.strip()]
-    node = [line for line in lines if line.startswith("at ")]
+    lines = [line for line in trace.split("\n") if line.strip()]
+    if any(line.startswith("Traceback (most recent call last)") for line in lines):
+        python = [line.strip() for line in lines if line.strip().startswith('File "')]
+        if python:
+            return clean(python[-1], limit)
+    node = [line.strip() for line in lines if line[:1].isspace() and line.strip().startswith("at ")]
     if node:
         return clean(node[0], limit)
-    python = [line for line in lines if line.startswith('File "')]
-    if python:
-        return clean(python[-1], limit)
-    return clean(lines[0], limit) if lines else ""
+    return clean(lines[0].strip(), limit) if lines else ""
 
 
 def _export_text(raw: bytes) -> Any:
@@ -195,7 +200,6 @@ class BullFailedSet:
         self.restore_skipped = 0  # jobs the last restore() left alone because their id exists
         self._secret = url_password(config.redis_url) or ""
         self._client: aioredis.Redis | None = None
-        self._script: Any = None
 
     # --- keys and clients -----------------------------------------------------------------------------
 
@@ -216,7 +220,6 @@ class BullFailedSet:
     def _reader(self) -> aioredis.Redis:
         if self._client is None:
             self._client = connect(self.config.redis_url, self.timeout)
-            self._script = self._client.register_script(_CAPPED_FIELDS)
         return self._client
 
     def _bull(self, name: str) -> Any:
@@ -278,10 +281,18 @@ class BullFailedSet:
             return []
         client = self._reader()
         args: list[Any] = [item for name, cap in spec for item in (name, cap)]
-        pipe = client.pipeline(transaction=False)
-        for job_id in ids:
-            await self._script(keys=[self.job_key(job_id)], args=args, client=pipe)
-        results = await pipe.execute()
+        for attempt in (1, 2):
+            pipe = client.pipeline(transaction=False)
+            for job_id in ids:
+                pipe.evalsha(_CAPPED_SHA, 1, self.job_key(job_id), *args)
+            results = await pipe.execute(raise_on_error=False)
+            if attempt == 1 and any(isinstance(r, redis_errors.NoScriptError) for r in results):
+                await client.script_load(_CAPPED_FIELDS)  # a new or restarted server: load once, read again
+                continue
+            break
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
         out: list[Fields | None] = []
         for result in results:
             if not result:
@@ -538,7 +549,7 @@ class BullFailedSet:
 
         try:
             return await Job.fromId(bull, job_id)
-        except ValueError:  # UnicodeDecodeError and JSONDecodeError included
+        except (ValueError, TypeError, AttributeError):  # undecodable bytes, data or opts not JSON (objects)
             raw: Any = await self._reader().hget(self.job_key(job_id), "opts")
             if raw is None and not await self._reader().exists(self.job_key(job_id)):
                 return None
@@ -793,7 +804,6 @@ class BullFailedSet:
 
     async def aclose(self) -> None:
         client, self._client = self._client, None
-        self._script = None
         if client is not None:
             try:
                 await client.aclose()

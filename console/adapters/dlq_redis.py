@@ -24,11 +24,12 @@ import asyncio
 import json
 import string
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator
+from contextlib import aclosing, suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -100,9 +101,6 @@ while redis.call('LMOVE', KEYS[2], KEYS[1], 'LEFT', 'RIGHT') do end
 return 1
 """
 
-T = TypeVar("T")
-
-
 # --- elements as letters ---------------------------------------------------------------------------------
 
 
@@ -171,7 +169,7 @@ def reason_of(error: Any) -> str:
         error = error.get("message", "")
     if error is None:
         return ""
-    for line in _shown(error).splitlines():
+    for line in _shown(error)[: REASON_CAP * 50].splitlines():  # a megabyte of stack trace is not split whole
         if line.strip():
             return line.strip()[:REASON_CAP]
     return ""
@@ -188,6 +186,18 @@ def _template_field(template: str) -> str:
     return ""
 
 
+class _NameFormatter(string.Formatter):
+    """Only strings and numbers make names: an object or a list in a field is a problem, not "{'a': 1}"."""
+
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise TypeError("not a string or number")
+        return super().format_field(value, format_spec)
+
+
+_NAMES = _NameFormatter()
+
+
 def route(template: str, event: dict[str, Any] | None) -> tuple[str, str]:
     """(channel or list name, problem): the target template formatted with the event's fields.
 
@@ -198,7 +208,7 @@ def route(template: str, event: dict[str, Any] | None) -> tuple[str, str]:
         return "", f"not a JSON event with {field}" if field else "not a JSON event"
     fields = {key: value for key, value in event.items() if value is not None and value != ""}
     try:
-        name = template.format_map(fields)
+        name = _NAMES.vformat(template, (), fields)
     except KeyError as exc:
         missing = exc.args[0] if exc.args and isinstance(exc.args[0], str) else field
         return "", f"not a JSON event with {missing}"
@@ -225,11 +235,6 @@ class _Walk:
     read: int = 0  # elements read (or refs looked up)
     removed: int = 0  # of those, how many have left the list since (the tail offset depends on it)
     capped: bool = False
-
-
-async def _call(awaitable: Awaitable[T] | T) -> T:
-    """redis-py types its async commands as `T | Awaitable[T]`."""
-    return await awaitable  # type: ignore[misc,no-any-return]
 
 
 class RedisListDlq:
@@ -273,10 +278,6 @@ class RedisListDlq:
         )
         return letter, event
 
-    def letter(self, element: bytes) -> DeadLetter:
-        """The DeadLetter for one raw list element (never raises)."""
-        return self._read(_bytes(element))[0]
-
     def _replay_route(self, event: dict[str, Any] | None) -> tuple[str, str]:
         name, problem = route(self.config.target, event)
         if not problem and self.config.replay_to == "list" and name == self.name:
@@ -288,7 +289,10 @@ class RedisListDlq:
         copy = {key: value for key, value in event.items() if key not in self.config.strip}
         copy["replayedAt"] = mark.at
         copy["replayedBy"] = mark.by
-        return json.dumps(copy, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogateescape")
+        try:
+            return json.dumps(copy, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate (from a \udXXX escape in the JSON): keep it escaped
+            return json.dumps(copy, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
     def _record(self, index: int, element: bytes) -> dict[str, Any]:
         try:
@@ -309,7 +313,7 @@ class RedisListDlq:
 
     async def _llen(self) -> int:
         try:
-            return int(await _call(self._client.llen(self.name)))
+            return int(await self._client.llen(self.name))
         except Exception as exc:  # noqa: BLE001 - every library error becomes one of ours
             raise self._error(exc) from None
 
@@ -356,10 +360,14 @@ class RedisListDlq:
         filtered = selection.refs is not None or bool(selection.text or selection.origin or selection.reason)
         try:
             if not filtered:
-                pipe = self._client.pipeline(transaction=False)
-                pipe.llen(self.name)
-                pipe.lrange(self.name, offset, offset + limit - 1)
-                total, raws = await pipe.execute() if limit else (await self._llen(), [])
+                raws: list[Any] = []
+                if limit:
+                    pipe = self._client.pipeline(transaction=False)
+                    pipe.llen(self.name)
+                    pipe.lrange(self.name, offset, offset + limit - 1)
+                    total, raws = await pipe.execute()
+                else:
+                    total = await self._llen()
                 letters = tuple(self._read(_bytes(raw))[0] for raw in raws)
                 return DeadLetterPage(self.name, KIND, int(total), letters, offset, scanned=len(letters))
             total = await self._llen()
@@ -367,7 +375,7 @@ class RedisListDlq:
             found: list[DeadLetter] = []
             matched = read = 0
             while read < cap and len(found) < limit:
-                chunk = await _call(self._client.lrange(self.name, read, read + min(CHUNK, cap - read) - 1))
+                chunk = await self._client.lrange(self.name, read, read + min(CHUNK, cap - read) - 1)
                 if not chunk:
                     break
                 for raw in chunk:
@@ -388,7 +396,7 @@ class RedisListDlq:
             note = f"searched the newest {read:,} of {total:,} letters; older ones were not searched"
         return DeadLetterPage(self.name, KIND, total, tuple(found), offset, scanned=read, note=note)
 
-    async def _walk(self, selection: Selection, total: int, walk: _Walk, cap: int) -> AsyncIterator[_Item]:
+    async def _walk(self, selection: Selection, total: int, walk: _Walk, cap: int) -> AsyncGenerator[_Item, None]:
         """The selected letters, oldest first, read from the tail in chunks: at most `cap` elements.
 
         The consumer adds to `walk.removed` for each letter that left the list, which keeps the tail offset
@@ -426,7 +434,7 @@ class RedisListDlq:
         while walk.read < cap:
             size = min(CHUNK, cap - walk.read)
             kept = walk.read - walk.removed  # letters already seen that are still at the tail
-            chunk = await _call(self._client.lrange(self.name, -(kept + size), -(kept + 1)))
+            chunk = await self._client.lrange(self.name, -(kept + size), -(kept + 1))
             if not chunk:
                 break
             for raw in reversed(chunk):
@@ -545,35 +553,36 @@ class RedisListDlq:
             return replace(tally, done=done, failed=failed, skipped=skipped, note=note)
 
         try:
-            async for item in self._walk(selection, length, walk, cap):
-                if abort is not None and abort.is_set():
-                    aborted = True
-                    break
-                if item.index is None:
-                    skipped += 1
-                elif verb == "replay" and (item.event is None or self._replay_route(item.event)[1]):
-                    skipped += 1
-                else:
-                    await pacer.wait(attempted)
-                    attempted += 1
-                    where, outcome = await self._send(verb, item, mark, target)
-                    if outcome in ("done", "gone"):
-                        walk.removed += 1  # either way it left the list: keeps the tail offset right
-                    if outcome == "done":
-                        done += 1
-                    elif outcome == "gone":  # someone else took it meanwhile
+            async with aclosing(self._walk(selection, length, walk, cap)) as items:
+                async for item in items:
+                    if abort is not None and abort.is_set():
+                        aborted = True
+                        break
+                    if item.index is None:
                         skipped += 1
-                    elif outcome == "unheard":
-                        failed += 1
-                        if where not in unheard:
-                            unheard.append(where)
+                    elif verb == "replay" and (item.event is None or self._replay_route(item.event)[1]):
+                        skipped += 1
                     else:
-                        failed += 1
-                        refusal = f"{where}: {outcome}"
-                        if refusal not in refused:
-                            refused.append(refusal)
-                if progress is not None and (done + failed + skipped) % PROGRESS_EVERY == 0:
-                    progress(snapshot())
+                        await pacer.wait(attempted)
+                        attempted += 1
+                        where, outcome = await self._send(verb, item, mark, target)
+                        if outcome in ("done", "gone"):
+                            walk.removed += 1  # either way it left the list: keeps the tail offset right
+                        if outcome == "done":
+                            done += 1
+                        elif outcome == "gone":  # someone else took it meanwhile
+                            skipped += 1
+                        elif outcome == "unheard":
+                            failed += 1
+                            if where not in unheard:
+                                unheard.append(where)
+                        else:
+                            failed += 1
+                            refusal = f"{where}: {outcome}"
+                            if refusal not in refused:
+                                refused.append(refusal)
+                    if progress is not None and (done + failed + skipped) % PROGRESS_EVERY == 0:
+                        progress(snapshot())
         except Exception as exc:  # noqa: BLE001
             error = exc if isinstance(exc, ConsoleError) else self._error(exc)
             if progress is not None:
@@ -623,7 +632,7 @@ class RedisListDlq:
                     note = f"aborted after {done:,} of {total:,}"
                     break
                 await pacer.wait(done)
-                moved = await _call(self._client.lmove(self.name, target, "RIGHT", "LEFT"))
+                moved = await self._client.lmove(self.name, target, "RIGHT", "LEFT")
                 if moved is None:
                     note = f"the DLQ ran empty after {done:,}"
                     break
@@ -673,34 +682,36 @@ class RedisListDlq:
         purging = f"{self.name}:purging:{int(time.time() * 1000)}"
         try:
             count = int(await self._purge_rename(keys=[self.name, purging]))
-        except Exception as exc:  # noqa: BLE001
-            raise self._error(exc) from None
-        if count == 0:
-            try:
-                write_ndjson(backup, [])
-            except OSError as exc:
-                raise ActionRefused(f"cannot write {backup}: {exc.strerror or exc}") from None
-            return 0
-        try:
+            if count == 0:
+                try:
+                    write_ndjson(backup, [])
+                except OSError as exc:
+                    raise ActionRefused(f"cannot write {backup}: {exc.strerror or exc}") from None
+                return 0
             elements: list[bytes] = []
             while len(elements) < count:
                 start = len(elements)
-                chunk = await _call(self._client.lrange(purging, start, min(start + CHUNK, count) - 1))
+                chunk = await self._client.lrange(purging, start, min(start + CHUNK, count) - 1)
                 if not chunk:
                     raise BadResponse(f"{purging} holds {start:,} letters, expected {count:,}")
                 elements.extend(_bytes(raw) for raw in chunk)
             try:
                 written = write_ndjson(backup, (self._record(index, element) for index, element in enumerate(elements)))
             except OSError as exc:
+                if not isinstance(exc, FileExistsError):  # a partial file of ours: the letters go back below
+                    with suppress(OSError):
+                        backup.unlink()
                 raise ActionRefused(f"cannot write {backup}: {exc.strerror or exc}; nothing was purged") from None
             if written != count:
                 raise BadResponse(f"backup holds {written:,} of {count:,} letters; nothing was purged")
-            await _call(self._client.unlink(purging))
+            await self._client.unlink(purging)
         except BaseException as exc:
             try:
                 await self._undo_purge(keys=[self.name, purging])
             except Exception as undo:  # noqa: BLE001
-                cause = exc if isinstance(exc, ConsoleError) else self._error(exc) if isinstance(exc, Exception) else exc
+                cause = (
+                    exc if isinstance(exc, ConsoleError) else self._error(exc) if isinstance(exc, Exception) else exc
+                )
                 raise SourceError(
                     f"purge failed ({cause}) and its letters could not be put back: they are in {purging} "
                     f"({self._error(undo)})"
@@ -736,13 +747,14 @@ class RedisListDlq:
         pushed = 0
         try:
             while pushed < len(elements):
-                batch, size = [], 0
+                batch: list[bytes] = []
+                size = 0
                 for element in elements[pushed : pushed + CHUNK]:
                     if batch and size + len(element) > RESTORE_BATCH_BYTES:
                         break
                     batch.append(element)
                     size += len(element)
-                await _call(self._client.rpush(self.name, *batch))
+                await self._client.rpush(self.name, *batch)
                 pushed += len(batch)
         except Exception as exc:  # noqa: BLE001
             error = self._error(exc)

@@ -91,6 +91,8 @@ class QueueTraffic:
         self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), name="demo-queues", daemon=True)
         self.errors: list[str] = []
 
+    replayed_events = 0  # events the subscriber received (replays from the DLQ pane)
+
     def start(self) -> None:
         self._thread.start()
 
@@ -99,7 +101,9 @@ class QueueTraffic:
         self._thread.join(timeout=5)
 
     async def _main(self) -> None:
-        await asyncio.gather(self._rabbit(), self._bull(), self._event_dlq(), return_exceptions=True)
+        await asyncio.gather(
+            self._rabbit(), self._bull(), self._event_dlq(), self._event_subscriber(), return_exceptions=True
+        )
 
     async def _sleep(self, seconds: float) -> bool:
         """Sleep unless stopping; False when the demo is shutting down."""
@@ -315,3 +319,23 @@ class QueueTraffic:
                     failing = True
         finally:
             await client.aclose()
+
+    async def _event_subscriber(self) -> None:
+        """The services' event bus: subscribed to every `demo:events:*` channel, so a replay from the DLQ
+        pane has a receiver (with none, the console leaves the letter in the DLQ)."""
+        import redis.asyncio as aioredis
+
+        while not self._stop.is_set():
+            client = aioredis.Redis.from_url(self.redis_url, socket_connect_timeout=2)
+            try:
+                async with client.pubsub() as pubsub:
+                    await pubsub.psubscribe("demo:events:*")
+                    while not self._stop.is_set():
+                        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                        if message is not None:
+                            self.replayed_events += 1
+            except Exception as exc:  # noqa: BLE001 - Redis down: retry quietly, the demo keeps running
+                self._error(f"redis events: {exc}")
+                await asyncio.sleep(2)
+            finally:
+                await client.aclose()

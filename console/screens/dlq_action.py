@@ -75,7 +75,7 @@ class DlqActionScreen(ModalScreen[bool]):
             yield Static("", id="dlq-action-plan")
             yield Static("", id="dlq-action-letters")
             yield Input(id="dlq-action-input")
-            yield ProgressBar(total=None, show_eta=True, id="dlq-action-progress")
+            yield ProgressBar(total=None, show_eta=False, id="dlq-action-progress")
             yield Static("", id="dlq-action-status")
 
     def on_mount(self) -> None:

@@ -39,9 +39,11 @@ def parse_filter(text: str) -> Selection:
 
 
 def preview(letter: DeadLetter, width: int) -> Text:
-    try:
-        text = letter.body[: width * 4].decode("utf-8")
-    except UnicodeDecodeError:
+    """The start of the body on one line; binary (mostly undecodable or control bytes) says so instead."""
+    head = letter.body[: width * 4]
+    text = head.decode("utf-8", "replace")
+    odd = sum(1 for c in text if c == "\ufffd" or (ord(c) < 32 and c not in "\n\r\t"))
+    if head and odd * 10 > len(text):
         return Text(f"<binary {letter.size:,} bytes>", style="dim")
     return safe(text, width)
 
@@ -51,7 +53,7 @@ class DlqBrowseScreen(Screen[None]):
         Binding("escape", "back", "Back"),
         Binding("slash", "filter", "Filter"),
         Binding("space", "mark", "Select"),
-        Binding("a", "select_all", "Select page"),
+        Binding("a", "select_all", "Select all"),
         Binding("R", "act('replay')", "Replay"),
         Binding("M", "act('move')", "Move"),
         Binding("E", "act('export')", "Export"),
@@ -60,6 +62,8 @@ class DlqBrowseScreen(Screen[None]):
         Binding("b", "page(-1)", "Prev page", show=False),
         Binding("r", "reload", "Reload", show=False),
     ]
+
+    AUTO_FOCUS = "#letters"
 
     DEFAULT_CSS = """
     DlqBrowseScreen #dlq-head { height: 1; padding: 0 1; background: $panel; text-style: bold; }
@@ -82,6 +86,7 @@ class DlqBrowseScreen(Screen[None]):
         self.start = 0
         self.selection = Selection()
         self.chosen: set[str] = set()
+        self.everything = False  # `a`: the action takes every letter matching the filter
         self.page: DeadLetterPage | None = None
 
     def compose(self) -> ComposeResult:
@@ -129,7 +134,8 @@ class DlqBrowseScreen(Screen[None]):
             head += f" · filter: {self.selection.describe()}"
         self.query_one("#dlq-head", Static).update(Text(clean(head, 160)))
         shown = f"{page.offset + 1}–{page.offset + len(page.letters)}" if page.letters else "none"
-        note = f"letters {shown} · {len(self.chosen)} selected"
+        picked = f"all {page.total if self.selection == Selection() else 'matching'} selected"
+        note = f"letters {shown} · " + (picked if self.everything else f"{len(self.chosen)} selected")
         if page.note:
             note += f" · {page.note}"
         self._note(note, "dim")
@@ -146,7 +152,7 @@ class DlqBrowseScreen(Screen[None]):
     def _cells(self, letter: DeadLetter) -> list[Text]:
         body_width = max(10, self.size.width - 80)
         return [
-            Text("●" if letter.ref in self.chosen else " ", style="bold yellow"),
+            Text("●" if self.everything or letter.ref in self.chosen else " ", style="bold yellow"),
             Text(letter.at.strftime("%H:%M:%S") if letter.at else "—"),
             safe(letter.message_id or letter.ref, 14),
             safe(letter.origin or "?", 16),
@@ -172,6 +178,7 @@ class DlqBrowseScreen(Screen[None]):
         letter = self._current()
         if letter is None:
             return
+        self.everything = False
         self.chosen.symmetric_difference_update({letter.ref})
         table = self.query_one(DataTable)
         table.update_cell(letter.ref, "sel", self._cells(letter)[0])
@@ -180,13 +187,13 @@ class DlqBrowseScreen(Screen[None]):
             table.move_cursor(row=min(table.cursor_row + 1, len(self.page.letters) - 1), animate=False)
 
     def action_select_all(self) -> None:
-        if self.page is None:
-            return
-        refs = {letter.ref for letter in self.page.letters}
-        self.chosen = set() if refs <= self.chosen else self.chosen | refs
-        row = self.query_one(DataTable).cursor_row
-        self.show(self.page)
-        self.query_one(DataTable).move_cursor(row=row, animate=False)
+        """Every letter the filter matches, on every page (again: back to none)."""
+        self.everything = not self.everything
+        self.chosen.clear()
+        if self.page is not None:
+            row = self.query_one(DataTable).cursor_row
+            self.show(self.page)
+            self.query_one(DataTable).move_cursor(row=row, animate=False)
 
     def action_page(self, step: int) -> None:
         if self.page is None:
@@ -226,15 +233,22 @@ class DlqBrowseScreen(Screen[None]):
         self.app.pop_screen()
 
     def action_act(self, verb: str) -> None:
-        """Selected letters if any; else everything the filter matches (the dialog says which)."""
+        """The selected letters; with `a`, every letter the filter matches; else the highlighted one.
+        A purge always takes the whole DLQ (after its backup). The dialog's dry-run lists them."""
+        current = self._current()
         if verb == "purge":
             selection = Selection()
+        elif self.everything:
+            selection = self.selection
         elif self.chosen:
             selection = Selection(refs=frozenset(self.chosen))
+        elif current is not None:
+            selection = Selection(refs=frozenset({current.ref}))
         else:
-            selection = self.selection
+            return
         self.act(self.store, verb, selection)
 
     def refresh_after_action(self) -> None:
         self.chosen.clear()
+        self.everything = False
         self.load()

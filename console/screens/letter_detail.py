@@ -22,13 +22,11 @@ HEX_CAP = 512  # bytes of a binary body shown as hex
 
 
 def printable(body: bytes) -> str | None:
-    """The body as text when it is UTF-8 and mostly printable; None for binary."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    controls = sum(1 for c in text[:4096] if ord(c) < 32 and c not in "\n\r\t")
-    return text if controls <= len(text[:4096]) // 20 else None
+    """The body as text when it is mostly text (stray invalid bytes become U+FFFD); None for binary."""
+    text = body.decode("utf-8", "replace")
+    sample = text[:4096]
+    odd = sum(1 for c in sample if c == "\ufffd" or (ord(c) < 32 and c not in "\n\r\t"))
+    return text if odd * 10 <= len(sample) else None
 
 
 def hex_preview(body: bytes, cap: int = HEX_CAP) -> Text:
