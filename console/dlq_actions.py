@@ -97,6 +97,9 @@ class DlqAction:
             raise ActionRefused("move needs a target queue (or list)")
         if self.verb == "move" and self.target == self.store.name:
             raise ActionRefused("move: the target is the DLQ itself")
+        if self.verb == "purge" and not self.selection.everything:
+            # Every store's purge takes the whole DLQ: a filter must not look like it narrows one.
+            raise ActionRefused("a purge takes every letter: export or move a selection instead")
 
     async def _count(self) -> int:
         return (await self.store.info(0)).count
@@ -105,7 +108,8 @@ class DlqAction:
         self._check()
         before = await self._count()
         plan = await self.store.plan(self.verb, self.selection, self.target)
-        count = before if self.verb == "purge" else plan.count
+        # A purge takes everything; `before` may come from lagging management statistics, the plan read the letters.
+        count = max(before, plan.count) if self.verb == "purge" else plan.count
         config = self.settings.dlq
         limit = config.confirm_above if config is not None else 10
         typed = self.verb == "purge" or count > limit or self.settings.env.protected
@@ -116,7 +120,7 @@ class DlqAction:
             "replay": f"replay {count} of {before} letters to their origin: {where}",
             "move": f"move {count} of {before} letters to {self.target}",
             "export": f"export {count} of {before} letters to {self.target or 'a new NDJSON file'} (nothing changes)",
-            "purge": f"purge all {before} letters: an NDJSON backup is written and fsynced first",
+            "purge": f"purge all {count} letters: an NDJSON backup is written and fsynced first",
         }[self.verb]
         if plan.skipped:
             summary += f"; {plan.skipped} selected letters cannot go (shown below) and stay"

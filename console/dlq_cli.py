@@ -19,9 +19,16 @@ from console.dlq import StoreCatalog
 from console.errors import ActionRefused, ConsoleError
 from console.model import DeadLetter, ReplayProgress
 from console.safety import WriteMode
-from console.sanitize import clean
+from console.sanitize import clean as _clean
 
 EXIT_REFUSED = 2
+
+
+def clean(text: object, max_len: int = 500) -> str:
+    """`sanitize.clean`, with lone surrogates as "?": a Redis letter's ref keeps undecodable bytes as
+    surrogates (surrogateescape), and print() cannot encode them."""
+    s = text if isinstance(text, str) else str(text)
+    return _clean(s.encode("utf-8", "replace").decode("utf-8"), max_len)
 
 
 def add_parser(sub: Any, common: Any) -> None:

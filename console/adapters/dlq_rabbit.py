@@ -34,7 +34,7 @@ from console.adapters.dlq_base import (
     write_ndjson,
 )
 from console.adapters.rabbitmq import ManagementApi
-from console.errors import ActionRefused, BadResponse, SourceUnavailable
+from console.errors import ActionRefused, BadResponse, ConsoleError, SourceUnavailable
 from console.model import (
     DEAD_LETTER_BODY_CAP,
     DeadLetter,
@@ -407,7 +407,7 @@ class RabbitDlq:
             raise ActionRefused("transfer is replay, or move with a target queue")
         abort = abort or asyncio.Event()
         connection = await self._connect()
-        done = failed = skipped = 0
+        done = failed = skipped = total = 0
         notes: list[str] = []
         try:
             source = await connection.channel()
@@ -470,6 +470,13 @@ class RabbitDlq:
                 report()
                 await pacer.wait(done)
             report()
+        except ConsoleError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a lost connection or channel: one of ours, after the counts so far
+            error = SourceUnavailable(f"AMQP {verb} stopped: {type(exc).__name__} {clean(redact_text(str(exc)), 120)}")
+            if progress is not None:
+                progress(ReplayProgress(total, done, failed, skipped, f"stopped: {error}"))
+            raise error from None
         finally:
             await connection.close()  # letters not taken, not confirmed or aborted: back to the DLQ
         note = "aborted" if abort.is_set() else "; ".join(dict.fromkeys(notes))[:300]
