@@ -102,7 +102,7 @@ class DlqAction:
             raise ActionRefused("a purge takes every letter: export or move a selection instead")
 
     async def _count(self) -> int:
-        return (await self.store.info(0)).count
+        return await self.store.count()
 
     async def dry_run(self) -> DlqPlan:
         self._check()

@@ -761,12 +761,6 @@ async def test_dlq_actions_refuse_read_only_confirm_by_blast_radius_and_journal_
         await catalog.aclose()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="DlqAction counts before/after through store.info(0); with a management API that is the queue's "
-    "statistics, which lag by collect_statistics_interval (5 s), so the journal's after-count is the stale "
-    "before-count (console/dlq_actions.py DlqAction._count)",
-)
 async def test_with_the_management_api_the_journal_after_count_is_current(
     dlq_topology: Topology, tmp_path: Path
 ) -> None:

@@ -422,6 +422,9 @@ class BullFailedSet:
         rows = [(letter.ref, score) for letter, score in reversed(selected.letters)]
         return rows, selected.total, len(selected.missing)
 
+    async def count(self) -> int:
+        return (await self.info(0)).count
+
     async def info(self, sample: int) -> DlqInfo:
         try:
             client = self._reader()

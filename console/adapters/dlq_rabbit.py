@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -234,6 +235,26 @@ def _login(amqp_url: str) -> str:
     return unquote(urlsplit(amqp_url).username or "guest")
 
 
+def amqp_boundary(method: Any) -> Any:
+    """aio-pika / aiormq exceptions as the console's error tree (one wording, password masked)."""
+
+    @functools.wraps(method)
+    async def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await method(self, *args, **kwargs)
+        except ConsoleError:
+            raise
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001 - aiormq raises many types for one outcome
+            text = clean(redact_text(str(exc)), 160)
+            if "NOT_FOUND" in text:
+                raise BadResponse(f"RabbitMQ: no queue or exchange: {text}") from None
+            raise SourceUnavailable(f"RabbitMQ: {type(exc).__name__}: {text}") from None
+
+    return guarded
+
+
 # --- the store --------------------------------------------------------------------------------------------
 
 
@@ -251,6 +272,7 @@ class RabbitDlq:
 
     # reading
 
+    @amqp_boundary
     async def info(self, sample: int) -> DlqInfo:
         if self.api is not None:
             queue = await self.api.queue(self.name)
@@ -272,6 +294,15 @@ class RabbitDlq:
             sampled=len(letters),
         )
 
+    @amqp_boundary
+    async def count(self) -> int:
+        # The management API's figures are statistics, refreshed every 5 s: after a replay they still show
+        # the letters that just left. A passive declare asks the queue itself.
+        if self.amqp_url:
+            return await self._depth()
+        return (await self.info(0)).count
+
+    @amqp_boundary
     async def page(self, offset: int, limit: int, selection: Selection) -> DeadLetterPage:
         count = (await self.api.queue(self.name)).depth if self.api is not None else await self._depth()
         peeked = await self._peek(min(BROWSE_CAP, count), truncate=DEAD_LETTER_BODY_CAP) if count else []
@@ -352,6 +383,7 @@ class RabbitDlq:
             if not channel.is_closed:
                 await channel.close()
 
+    @amqp_boundary
     async def plan(self, verb: str, selection: Selection, target: str = "") -> Plan:
         connection = await self._connect()
         planned: list[PlannedLetter] = []
@@ -497,6 +529,7 @@ class RabbitDlq:
             message.body, headers=_bytearrays(headers), **{k: v for k, v in properties.items() if v is not None}
         )
 
+    @amqp_boundary
     async def export(self, selection: Selection, path: Path) -> int:
         connection = await self._connect()
         try:
@@ -516,6 +549,7 @@ class RabbitDlq:
         finally:
             await connection.close()  # nothing acked: every letter stays
 
+    @amqp_boundary
     async def purge(self, backup: Path) -> int:
         """Take every letter present at the start, write them all to `backup` (fsynced), then ack them."""
         connection = await self._connect()
@@ -536,6 +570,7 @@ class RabbitDlq:
         finally:
             await connection.close()
 
+    @amqp_boundary
     async def restore(self, records: list[dict[str, Any]]) -> int:
         return await restore_records(self._connect, records, self.login, queue=self.name)
 

@@ -319,6 +319,9 @@ class RedisListDlq:
 
     # --- reading ---------------------------------------------------------------------------------------
 
+    async def count(self) -> int:
+        return (await self.info(0)).count
+
     async def info(self, sample: int) -> DlqInfo:
         """LLEN, the oldest letter and the newest `sample` letters in one round trip."""
         try:
