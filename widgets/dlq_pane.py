@@ -16,9 +16,9 @@ from textual.reactive import reactive
 from textual.widgets import DataTable, Static
 
 from console.model import DlqRow
-from widgets.pane import Pane
 from widgets.queues_pane import count
 from widgets.render import GLYPH, STYLE, duration, safe
+from widgets.table_pane import TablePane
 
 KIND = {"rabbitmq": "rmq", "bullmq": "bull", "redis": "redis"}
 WIDE = (
@@ -96,9 +96,11 @@ def breakdown_line(row: DlqRow) -> Text:
     return text
 
 
-class DlqPane(Pane):
+class DlqPane(TablePane):
     pane_title = "DLQ"
     key = "5"
+    WIDE, NARROW, WIDE_FROM, NUMERIC = WIDE, NARROW, WIDE_FROM, frozenset(NUMERIC)
+    FLEX_DEFAULT = 24
 
     BINDINGS = [Binding("enter", "browse", "Browse", show=False)]
 
@@ -124,32 +126,6 @@ class DlqPane(Pane):
         yield table
         yield Static("", id="dlq-breakdown")
 
-    @property
-    def columns(self) -> tuple:
-        return WIDE if (self.content_size.width or 80) >= WIDE_FROM else NARROW
-
-    def on_mount(self) -> None:
-        self._columns()
-
-    def _name_width(self) -> int:
-        columns = self.columns
-        padding = 2 * len(columns) if columns is WIDE else 0
-        fixed = sum(w or 0 for _k, _h, w in columns) + padding + 3
-        width = self.content_size.width
-        return 24 if width == 0 else max(8, width - fixed)
-
-    def _columns(self) -> None:
-        table = self.query_one(DataTable)
-        table.clear(columns=True)
-        table.cell_padding = 1 if self.columns is WIDE else 0
-        for key, header, width in self.columns:
-            label = Text(header, justify="right" if key in NUMERIC else "left")
-            table.add_column(label, key=key, width=width if width is not None else self._name_width())
-
-    def on_resize(self) -> None:
-        self._columns()
-        self._refresh_table(force=True)
-
     def watch_rows(self) -> None:
         self._refresh_table()
 
@@ -163,7 +139,7 @@ class DlqPane(Pane):
         rows = list(self.rows)
         order = [r.info.key for r in rows]
         current = [str(k.value) for k in table.rows]
-        width = self._name_width()
+        width = self.flex_width()
         if order == current and not force:
             for row in rows:
                 for (column, _h, _w), cell in zip(

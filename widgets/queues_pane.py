@@ -16,8 +16,8 @@ from textual.reactive import reactive
 from textual.widgets import DataTable, Input
 
 from console.model import QueueRow
-from widgets.pane import Pane
 from widgets.render import GLYPH, STYLE, duration, safe, spark
+from widgets.table_pane import TablePane
 
 KIND = {"rabbitmq": "rmq", "bullmq": "bull", "list": "list"}
 WIDE = (
@@ -82,9 +82,11 @@ def queue_cells(row: QueueRow, queue_width: int, columns: tuple = WIDE) -> list[
     return [cells[key] for key, _h, _w in columns]
 
 
-class QueuesPane(Pane):
+class QueuesPane(TablePane):
     pane_title = "Queues"
     key = "4"
+    WIDE, NARROW, WIDE_FROM, NUMERIC = WIDE, NARROW, WIDE_FROM, frozenset(NUMERIC)
+    FLEX_DEFAULT = 30
 
     BINDINGS = [
         Binding("slash", "filter", "Filter"),
@@ -125,32 +127,6 @@ class QueuesPane(Pane):
         yield table
         yield Input(placeholder="filter queues by name (esc clears)", id="queues-filter")
 
-    @property
-    def columns(self) -> tuple:
-        return WIDE if (self.content_size.width or 80) >= WIDE_FROM else NARROW
-
-    def on_mount(self) -> None:
-        self._columns()
-
-    def _queue_width(self) -> int:
-        columns = self.columns
-        padding = 2 * len(columns) if columns is WIDE else 0
-        fixed = sum(w or 0 for _k, _h, w in columns) + padding + 3
-        width = self.content_size.width
-        return 30 if width == 0 else max(8, width - fixed)
-
-    def _columns(self) -> None:
-        table = self.query_one(DataTable)
-        table.clear(columns=True)
-        table.cell_padding = 1 if self.columns is WIDE else 0
-        for key, header, width in self.columns:
-            label = Text(header, justify="right" if key in NUMERIC else "left")
-            table.add_column(label, key=key, width=width if width is not None else self._queue_width())
-
-    def on_resize(self) -> None:
-        self._columns()
-        self._refresh_table(force=True)
-
     def _visible(self) -> list[QueueRow]:
         needle = self.filter_text.lower()
         rows = [r for r in self.rows if needle in r.queue.name.lower()] if needle else list(self.rows)
@@ -175,7 +151,7 @@ class QueuesPane(Pane):
         rows = self._visible()
         order = [r.queue.key for r in rows]
         current = [str(k.value) for k in table.rows]
-        width = self._queue_width()
+        width = self.flex_width()
         if order == current and not force:
             for row in rows:
                 for (column, _h, _w), cell in zip(self.columns, queue_cells(row, width, self.columns), strict=True):

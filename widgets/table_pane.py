@@ -1,0 +1,48 @@
+"""A pane around one DataTable whose columns follow the pane's width: a wide set with padding, or a narrow
+set without, where one column (width None) takes whatever the fixed ones leave."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from widgets.pane import Pane
+
+Columns = tuple[tuple[str, str, int | None], ...]
+
+
+class TablePane(Pane):
+    WIDE: Columns = ()
+    NARROW: Columns = ()
+    WIDE_FROM = 80
+    NUMERIC: frozenset[str] = frozenset()
+    FLEX_DEFAULT = 30  # the flexible column's width before the pane has a size
+
+    @property
+    def columns(self) -> Columns:
+        return self.WIDE if (self.content_size.width or 80) >= self.WIDE_FROM else self.NARROW
+
+    def flex_width(self) -> int:
+        columns = self.columns
+        padding = 2 * len(columns) if columns is self.WIDE else 0
+        fixed = sum(w or 0 for _k, _h, w in columns) + padding + 3
+        width = self.content_size.width
+        return self.FLEX_DEFAULT if width == 0 else max(8, width - fixed)
+
+    def build_columns(self) -> None:
+        table = self.query_one(DataTable)
+        table.clear(columns=True)
+        table.cell_padding = 1 if self.columns is self.WIDE else 0
+        for key, header, width in self.columns:
+            label = Text(header, justify="right" if key in self.NUMERIC else "left")
+            table.add_column(label, key=key, width=width if width is not None else self.flex_width())
+
+    def on_mount(self) -> None:
+        self.build_columns()
+
+    def on_resize(self) -> None:
+        self.build_columns()
+        self._refresh_table(force=True)
+
+    def _refresh_table(self, force: bool = False) -> None:
+        raise NotImplementedError
