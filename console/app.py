@@ -426,6 +426,15 @@ class OpsConsoleApp(App[int]):
             self._catalog = StoreCatalog(self.settings)
         return self._catalog
 
+    async def on_unmount(self) -> None:
+        # The stores the DLQ screens browsed hold Redis pools and HTTP clients: closed with the app, not leaked.
+        catalog, self._catalog = self._catalog, None
+        if catalog is not None:
+            try:
+                await catalog.aclose()
+            except Exception:  # noqa: BLE001, S110 - shutting down: a broken client is dropped either way
+                pass
+
     def _catalog_store(self, kind: str, name: str) -> DeadLetterStore:
         return self._dlq_catalog().get(kind, name)  # type: ignore[no-any-return]
 

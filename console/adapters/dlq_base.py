@@ -198,8 +198,18 @@ def decode(value: Any) -> Any:
 
 def write_ndjson(path: Path, records: Iterable[dict[str, Any]]) -> int:
     """Write records, one per line, to a new file (never overwrite), fsynced before returning."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    from console.errors import ActionRefused
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ActionRefused(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise ActionRefused(f"{path} exists already: a backup or export never overwrites a file") from None
+    except OSError as exc:
+        raise ActionRefused(f"cannot write {path}: {exc.strerror or exc}") from None
     count = 0
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         for record in records:

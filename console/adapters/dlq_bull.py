@@ -702,10 +702,8 @@ class BullFailedSet:
     @staticmethod
     def _write(path: Path, records: list[dict[str, Any]]) -> int:
         try:
-            return write_ndjson(path, records)
-        except FileExistsError:
-            raise ActionRefused(f"{path} exists already: a backup is never overwritten") from None
-        except OSError as exc:
+            return write_ndjson(path, records)  # an existing file or an unwritable folder: ActionRefused
+        except OSError as exc:  # failing mid-write (disk full)
             raise ActionRefused(f"cannot write {path}: {exc.strerror or exc}") from None
 
     async def export(self, selection: Selection, path: Path) -> int:

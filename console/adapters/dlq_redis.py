@@ -700,10 +700,11 @@ class RedisListDlq:
                 elements.extend(_bytes(raw) for raw in chunk)
             try:
                 written = write_ndjson(backup, (self._record(index, element) for index, element in enumerate(elements)))
-            except OSError as exc:
-                if not isinstance(exc, FileExistsError):  # a partial file of ours: the letters go back below
-                    with suppress(OSError):
-                        backup.unlink()
+            except ActionRefused as exc:  # the file could not be created: nothing of ours to clean up
+                raise ActionRefused(f"{exc}; nothing was purged") from None
+            except OSError as exc:  # a partial file of ours: the letters go back below
+                with suppress(OSError):
+                    backup.unlink()
                 raise ActionRefused(f"cannot write {backup}: {exc.strerror or exc}; nothing was purged") from None
             if written != count:
                 raise BadResponse(f"backup holds {written:,} of {count:,} letters; nothing was purged")

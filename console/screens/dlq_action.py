@@ -159,6 +159,12 @@ class DlqActionScreen(ModalScreen[bool]):
         except ActionRefused as exc:
             self._status(f"✖ {exc}", "bold red")
             self.running = False
+            self.remove_class("-running")
+            if given is not None:  # a typed confirmation that did not match: the box is back for another try
+                box = self.query_one(Input)
+                box.value = ""
+                box.display = True
+                box.focus()
             return
         except ConsoleError as exc:
             self._status(f"✖ {exc}", "bold red")

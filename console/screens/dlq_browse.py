@@ -181,10 +181,11 @@ class DlqBrowseScreen(Screen[None]):
         self.everything = False
         self.chosen.symmetric_difference_update({letter.ref})
         table = self.query_one(DataTable)
+        row = table.cursor_row  # show() refills the table, which puts the cursor back on the first row
         table.update_cell(letter.ref, "sel", self._cells(letter)[0])
         if self.page is not None:
             self.show(self.page)
-            table.move_cursor(row=min(table.cursor_row + 1, len(self.page.letters) - 1), animate=False)
+            table.move_cursor(row=min(row + 1, len(self.page.letters) - 1), animate=False)
 
     def action_select_all(self) -> None:
         """Every letter the filter matches, on every page (again: back to none)."""
