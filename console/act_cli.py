@@ -154,3 +154,51 @@ async def queue_action(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     except ConsoleError as exc:
         return report_failure(exc)
+
+
+async def breaker_action(settings: Settings, args: argparse.Namespace) -> int:
+    from console.breaker_actions import BreakerAction
+    from console.breaker_source import BreakerSource
+
+    if settings.env.breakers is None:
+        print("opsconsole act: no [env.NAME.breakers] configured", file=sys.stderr)
+        return EXIT_REFUSED
+    source = BreakerSource(settings)
+    try:
+        snapshot = await source.poll()
+    except ConsoleError as exc:
+        return report_failure(exc)
+    finally:
+        await source.aclose()
+    found = [
+        b
+        for b in snapshot.breakers
+        if b.service == args.service
+        and b.name == args.name
+        and b.source != "prometheus"
+        and (args.source is None or b.source == args.source)
+    ]
+    if len(found) != 1:
+        known = ", ".join(sorted({f"{b.source}:{b.key}" for b in snapshot.breakers})) or "none"
+        what = "no" if not found else "more than one (add --source)"
+        print(
+            f"opsconsole act: {what} breaker {clean(args.service)}/{clean(args.name)} (known: {clean(known, 300)})",
+            file=sys.stderr,
+        )
+        return EXIT_REFUSED
+    action = BreakerAction(settings, found[0], args.verb, audit_log_for(settings), minutes=args.minutes)
+    write = WriteMode()
+    try:
+        if args.write and not args.dry_run:
+            write.enable(args.reason, settings.write_minutes)
+        plan = action.dry_run()
+        protected = " (PROTECTED)" if settings.env.protected else ""
+        print(f"{settings.env.name}{protected} · {clean(plan.summary, 400)}")
+        if args.dry_run:
+            print("dry-run: nothing changed")
+            return 0
+        result = await action.execute(write, given=args.confirm, yes=args.yes)
+        print("done: " + ", ".join(f"{k}={clean(v, 200)}" for k, v in result.items()))
+        return 0
+    except ConsoleError as exc:
+        return report_failure(exc)

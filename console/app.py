@@ -23,6 +23,7 @@ from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
 if TYPE_CHECKING:
+    from console.breaker_actions import BreakerAction
     from console.dlq import StoreCatalog
 
 from console.adapters.dlq_base import DeadLetterStore, Selection
@@ -33,10 +34,12 @@ from console.config import Settings
 from console.errors import ConsoleError
 from console.model import CacheStatus, QueueSnapshot, Reading, Status, TrafficSnapshot
 from console.safety import WriteMode
+from console.sanitize import clean
 from console.screens.health_detail import HealthDetailScreen
 from console.screens.help import HelpScreen
 from console.screens.traffic_routes import TrafficRoutesScreen
 from console.screens.write_mode import WriteModeScreen
+from widgets.breakers_pane import BreakersPane
 from widgets.cache_pane import CachePane, CacheView
 from widgets.dlq_pane import DlqPane
 from widgets.env_banner import EnvBanner
@@ -59,7 +62,7 @@ PANES = (
     ("3", "cache", "Cache", "set redis_url (or REDIS_URL), or [[env.NAME.redis]] instances"),
     ("4", "queues", "Queues", "set [env.NAME.rabbitmq], [env.NAME.bullmq] or [env.NAME.lists]"),
     ("5", "dlq", "DLQ", "set [env.NAME.rabbitmq] management_url, [env.NAME.bullmq] or [env.NAME.dlq]"),
-    ("6", "breakers", "Breakers", "circuit-breaker states"),
+    ("6", "breakers", "Breakers", "set [env.NAME.breakers] (Redis registry, actuators, Prometheus)"),
     ("7", "mongo", "Mongo", "set [env.NAME.mongo] uri or MONGO_URI"),
 )
 
@@ -163,8 +166,11 @@ class OpsConsoleApp(App[int]):
                 yield DlqPane(id="dlq")
             else:
                 yield UnconfiguredPane("DLQ", "5", PANES[4][3], id="dlq")
-            key, pane_id, name, hint = PANES[5]
-            yield UnconfiguredPane(name, key, hint, id=pane_id)
+            if self.settings.env.breakers is not None:
+                yield BreakersPane(id="breakers")
+            else:
+                key, pane_id, name, hint = PANES[5]
+                yield UnconfiguredPane(name, key, hint, id=pane_id)
             if self.settings.env.mongo is not None:
                 yield MongoPane(id="mongo")
             else:
@@ -180,6 +186,7 @@ class OpsConsoleApp(App[int]):
         self._layout_for(self.size.width, self.size.height)
         for reading in self._initial:
             self.board.apply(reading)
+        self.board.take_breaker_changes()  # history, not news: only live transitions are announced
         self._refresh_all()
         self._tick()
         self.set_interval(1.0, self._tick)
@@ -214,6 +221,13 @@ class OpsConsoleApp(App[int]):
     @on(ReadingArrived)
     def _reading_arrived(self, message: ReadingArrived) -> None:
         self.board.apply(message.reading)
+        for info, before in self.board.take_breaker_changes():
+            opened = info.state.value in ("OPEN", "FORCED_OPEN")
+            self.notify(
+                clean(f"breaker {info.service}/{info.name}: {before.value} → {info.state.value}", 120),
+                severity="error" if opened else "information",
+                timeout=8,
+            )
         try:
             self._refresh_kind(message.reading.kind)
             self._refresh_summary()
@@ -221,7 +235,7 @@ class OpsConsoleApp(App[int]):
             pass  # the app is shutting down and its widgets are gone; the board still has the reading
 
     def _refresh_all(self) -> None:
-        for kind in ("health", "mongo", "traffic", "cache", "queues", "dlq"):
+        for kind in ("health", "mongo", "traffic", "cache", "queues", "dlq", "breakers"):
             self._refresh_kind(kind)
         self._refresh_summary()
 
@@ -284,6 +298,27 @@ class OpsConsoleApp(App[int]):
             dlq_pane.now = now
             total = sum(r.info.count for r in dlq_rows)
             dlq_pane.set_title(f"5 DLQ · {total:,} letters in {len(dlq_rows)}" if dlq_rows else "5 DLQ")
+        elif kind == "breakers":
+            breaker_panes = self.main_screen.query(BreakersPane)
+            if not breaker_panes:
+                return
+            breaker_pane = breaker_panes.first()
+            breaker_rows = self.board.breaker_rows()
+            breaker_pane.status = max((r.status for r in breaker_rows), key=lambda s: s.rank, default=Status.OK)
+            breaker_pane.rows = tuple(breaker_rows)
+            breaker_pane.state = self.board.pane_state("breakers")
+            breaker_pane.now = now
+            opened = sum(1 for r in breaker_rows if r.status is Status.CRIT)
+            title = f"6 Breakers · {len(breaker_rows)}" + (f" · {opened} open" if opened else "")
+            note = next(
+                (
+                    r.value.note
+                    for r in self.board.readings.values()
+                    if r.kind == "breakers" and r.value and r.value.note
+                ),
+                "",
+            )
+            breaker_pane.set_title(title + (f" · {note[:60]}" if note else ""))
         elif kind == "cache":
             cache_panes = self.main_screen.query(CachePane)
             readings = self.board.cache_readings()
@@ -321,7 +356,7 @@ class OpsConsoleApp(App[int]):
             mongo_pane.now = now
 
     def _pane_status(self, pane_id: str) -> Status | None:
-        kind = pane_id if pane_id in ("health", "mongo", "traffic", "cache", "queues", "dlq") else None
+        kind = pane_id if pane_id in ("health", "mongo", "traffic", "cache", "queues", "dlq", "breakers") else None
         if kind is None or not any(k == kind for k in self.board.expected.values()):
             return None
         statuses = [self.board.status_of(r) for r in self.board.readings.values() if r.kind == kind]
@@ -465,6 +500,48 @@ class OpsConsoleApp(App[int]):
 
         self.push_screen(DlqActionScreen(action, self.write), finished)
 
+    @on(BreakersPane.ActionRequested)
+    def _breaker_action(self, message: BreakersPane.ActionRequested) -> None:
+        from console.breaker_actions import BreakerAction
+        from console.screens.breaker_action import BreakerActionScreen
+
+        info = next(
+            (
+                r.info
+                for r in self.board.breaker_rows()
+                if r.info.name == message.name and r.info.source == message.source and r.info.service == message.service
+            ),
+            None,
+        )
+        if info is None:
+            return
+        action = BreakerAction(self.settings, info, message.verb, self.audit, now=self.clock)
+        self.push_screen(BreakerActionScreen(action, self.write, self._breaker_done))
+
+    def _breaker_done(self, action: BreakerAction) -> None:
+        """An actuator force-open has no timer of its own: this console closes it when the time is up."""
+        if self.collector is not None:
+            self.collector.refresh()
+        if action.revert_at is None:
+            return
+        from console.breaker_actions import BreakerAction
+
+        def revert() -> None:
+            closing = BreakerAction(self.settings, action.info, "close", self.audit, now=self.clock)
+            closing.dry_run()
+
+            async def run() -> None:
+                try:
+                    await closing.execute(self.write if self.write.active() else _timer_write(action), yes=True)
+                    self.notify(f"breaker {action.info.name}: forced open ended, closed", timeout=8)
+                except ConsoleError as exc:
+                    self.notify(f"breaker {action.info.name}: could not close: {exc}", severity="error", timeout=15)
+
+            self.run_worker(run(), name="breaker-revert", exit_on_error=False)
+
+        delay = max((action.revert_at - self.clock()).total_seconds(), 0.0)
+        self.set_timer(delay, revert)
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
@@ -512,6 +589,13 @@ class OpsConsoleApp(App[int]):
             yield SystemCommand(
                 f"Show {name} pane", f"Focus the {name} pane ({key})", lambda pane_id=pane_id: self._show_pane(pane_id)
             )
+
+
+def _timer_write(action: BreakerAction) -> WriteMode:
+    """The revert of a timed force-open was authorised when the force-open was: it runs without write mode."""
+    write = WriteMode()
+    write.enable(f"end of timed force-open of {action.info.name}", 1)
+    return write
 
 
 def make_app(

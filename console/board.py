@@ -9,10 +9,15 @@ import math
 from collections import deque
 from dataclasses import dataclass, replace
 
+from console.board_breakers import VERDICT, breaker_rows
 from console.board_dlq import dlq_row
 from console.config import CacheConfig, TrafficConfig
 from console.model import (
     FLAP_WINDOW,
+    BreakerInfo,
+    BreakerRow,
+    BreakerSnapshot,
+    BreakerState,
     CacheStatus,
     DlqRow,
     DlqSnapshot,
@@ -174,6 +179,8 @@ class Board:
         self._health_rows_cache: list[HealthRow] | None = None
         self._queue_rows_cache: list[QueueRow] | None = None
         self._dlq_history: dict[str, deque[tuple[float, int]]] = {}
+        self._breaker_history: dict[str, deque[BreakerState]] = {}
+        self.breaker_changes: list[tuple[BreakerInfo, BreakerState]] = []  # (now, before) since last taken
         self.traffic_limits = traffic or DEFAULT_TRAFFIC
         self._traffic_history: dict[str, deque[TrafficPoint]] = {}
         self.readings: dict[str, Reading] = {}
@@ -204,6 +211,12 @@ class Board:
             for info in reading.value.dlqs:
                 if not info.error:
                     self._dlq_history.setdefault(info.key, deque(maxlen=QUEUE_POINTS)).append((t, info.count))
+        elif reading.kind == "breakers" and reading.error is None and isinstance(reading.value, BreakerSnapshot):
+            for breaker in reading.value.breakers:
+                states = self._breaker_history.setdefault(breaker.key, deque(maxlen=QUEUE_POINTS))
+                if states and states[-1] is not breaker.state:
+                    self.breaker_changes.append((breaker, states[-1]))
+                states.append(breaker.state)
         elif reading.kind == "cache" and reading.error is None and isinstance(reading.value, CacheStatus):
             for namespace in reading.value.namespaces:
                 key = f"{reading.value.instance}/{namespace.name}"
@@ -231,6 +244,20 @@ class Board:
                 for info in reading.value.dlqs:
                     rows.append(dlq_row(info, tuple(self._dlq_history.get(info.key, ()))))
         return sorted(rows, key=lambda r: (-r.status.rank, -r.info.count, r.info.key))
+
+    def breaker_rows(self) -> list[BreakerRow]:
+        """Every breaker of every breaker source; open first."""
+        infos = [
+            info
+            for reading in self.readings.values()
+            if reading.kind == "breakers" and isinstance(reading.value, BreakerSnapshot)
+            for info in reading.value.breakers
+        ]
+        return breaker_rows(infos, {k: list(v) for k, v in self._breaker_history.items()})
+
+    def take_breaker_changes(self) -> list[tuple[BreakerInfo, BreakerState]]:
+        changes, self.breaker_changes = self.breaker_changes, []
+        return changes
 
     def cache_readings(self) -> list[Reading]:
         return sorted((r for r in self.readings.values() if r.kind == "cache"), key=lambda r: r.source)
@@ -342,6 +369,10 @@ class Board:
         if reading.kind == "queues" and isinstance(reading.value, QueueSnapshot):
             keys = {q.key for q in reading.value.queues}
             return worst((r.status for r in self.queue_rows() if r.queue.key in keys), default=Status.OK)
+        if reading.kind == "breakers" and isinstance(reading.value, BreakerSnapshot):
+            return worst((VERDICT[b.state] for b in reading.value.breakers), default=Status.OK)
+        if reading.kind == "breakers" and isinstance(reading.value, BreakerSnapshot):
+            return worst((VERDICT[b.state] for b in reading.value.breakers), default=Status.OK)
         if reading.kind == "dlq" and isinstance(reading.value, DlqSnapshot):
             keys = {d.key for d in reading.value.dlqs}
             return worst((r.status for r in self.dlq_rows() if r.info.key in keys), default=Status.OK)

@@ -111,6 +111,25 @@ def build_parser() -> argparse.ArgumentParser:
     qa.add_argument("--yes", action="store_true", help="confirm a small action")
     qa.add_argument("--confirm", metavar="QUEUE", help="typed confirmation: repeat the queue name exactly")
 
+    br = act_sub.add_parser(
+        "breaker",
+        help="circuit breaker: force-open (for --minutes), close, reset, disable",
+        description="Dry-run first; without --write nothing changes. --yes confirms; on a protected environment "
+        "--confirm must repeat the breaker name. A registry force-open expires in Redis by itself; resilience4j "
+        "actuators have no timer, so a CLI force-open there stays until `act breaker close`.",
+    )
+    _common(br)
+    br.add_argument("verb", choices=["force-open", "close", "reset", "disable"])
+    br.add_argument("--service", required=True)
+    br.add_argument("--name", required=True, help="the breaker's name")
+    br.add_argument("--source", choices=["redis", "actuator"], help="when the same breaker is seen by several")
+    br.add_argument("--minutes", type=float, help="force-open / disable: how long (force-open default: 10)")
+    br.add_argument("--dry-run", action="store_true", help="only show what would change")
+    br.add_argument("--write", action="store_true", help="allow the change (needs --reason)")
+    br.add_argument("--reason", default="", help="why (goes to the audit journal)")
+    br.add_argument("--yes", action="store_true", help="confirm")
+    br.add_argument("--confirm", metavar="NAME", help="typed confirmation on a protected environment")
+
     audit = sub.add_parser(
         "audit",
         help="list the audit journal of actions, dry-runs and refusals",
@@ -229,6 +248,10 @@ def cmd_act(args: argparse.Namespace) -> int:
 
     if args.action == "queue":
         return asyncio.run(queue_action(_settings(args), args))
+    if args.action == "breaker":
+        from console.act_cli import breaker_action
+
+        return asyncio.run(breaker_action(_settings(args), args))
     return asyncio.run(cache_invalidate(_settings(args), args))
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from console.config_breakers import BreakersConfig, parse_breakers
 from console.config_dlq import DlqConfig, parse_dlq
 from console.errors import ConfigError
 
@@ -180,6 +181,7 @@ class Environment:
     bullmq: BullConfig | None = None
     lists: ListQueuesConfig | None = None
     dlq: DlqConfig | None = None
+    breakers: BreakersConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -351,6 +353,7 @@ _ENV_KEYS = {
     "bullmq",
     "lists",
     "dlq",
+    "breakers",
 }
 _FLEET_KEYS = {"name", "query", "labels", "interval"}
 _PROMETHEUS_KEYS = {"url", "token", "username", "password", "ca_file", "verify_tls", "timeout"}
@@ -481,6 +484,7 @@ def _parse_env(check: _Checker, env_name: str, raw: Any, options: Mapping[str, A
         cache=_parse_cache(check, prefix, table),
         **_parse_queues(check, prefix, table, options),
         dlq=parse_dlq(check, prefix, table, options),
+        breakers=parse_breakers(check, prefix, table, options),
     )
 
 

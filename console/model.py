@@ -499,3 +499,73 @@ def breakdown(values: Iterable[str], limit: int = 5) -> tuple[tuple[str, int], .
         rest = sum(count for _, count in ranked[limit - 1 :])
         ranked = ranked[: limit - 1] + [("other", rest)]
     return tuple(ranked)
+
+
+# --- circuit breakers --------------------------------------------------------------------------------
+
+
+class BreakerState(StrEnum):
+    """resilience4j's states; FORCED_OPEN and DISABLED are operator overrides."""
+
+    CLOSED = "CLOSED"
+    OPEN = "OPEN"
+    HALF_OPEN = "HALF_OPEN"
+    FORCED_OPEN = "FORCED_OPEN"
+    DISABLED = "DISABLED"
+    METRICS_ONLY = "METRICS_ONLY"
+    UNKNOWN = "UNKNOWN"
+
+    @classmethod
+    def parse(cls, value: object) -> BreakerState:
+        text = str(value or "").strip().upper().replace("-", "_").replace(" ", "_")
+        aliases = {"FORCE_OPEN": "FORCED_OPEN", "HALFOPEN": "HALF_OPEN"}
+        text = aliases.get(text, text)
+        return cls(text) if text in cls.__members__ else cls.UNKNOWN
+
+
+@dataclass(frozen=True)
+class BreakerTransition:
+    at: datetime
+    from_state: BreakerState
+    to_state: BreakerState
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class BreakerInfo:
+    """One circuit breaker as any source reports it; rates are percentages (0–100), None when unknown."""
+
+    source: str  # redis | actuator | prometheus
+    service: str
+    name: str
+    state: BreakerState
+    failure_rate: float | None = None
+    slow_call_rate: float | None = None
+    buffered_calls: int | None = None
+    failed_calls: int | None = None
+    slow_calls: int | None = None
+    not_permitted_calls: int | None = None  # calls rejected while open
+    since: datetime | None = None  # when it entered this state
+    forced_until: datetime | None = None  # an override that reverts by itself
+    transitions: tuple[BreakerTransition, ...] = ()  # newest last
+    note: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.service}/{self.name}"
+
+
+@dataclass(frozen=True)
+class BreakerSnapshot:
+    source: str
+    breakers: tuple[BreakerInfo, ...]
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class BreakerRow:
+    """A breaker as the pane shows it: its reading, the verdict, and one state per reading, oldest first."""
+
+    info: BreakerInfo
+    status: Status
+    history: tuple[BreakerState, ...] = ()

@@ -272,6 +272,10 @@ def build_sources(settings: Settings, clock: Clock = utc_now) -> list[Source]:
         from console.dlq_source import DlqSource
 
         sources.append(DlqSource(settings))
+    if settings.env.breakers is not None:
+        from console.breaker_source import BreakerSource
+
+        sources.append(BreakerSource(settings))
     if settings.env.prometheus is not None:
         sources.extend(FleetSource(fleet, settings.env.prometheus) for fleet in settings.env.fleet)
     traffic = settings.traffic

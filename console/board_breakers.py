@@ -1,0 +1,32 @@
+"""Verdicts for circuit breakers: open (tripped or forced) is an incident, half-open or disabled is worth a
+look. State history is kept per breaker from successive readings, so sources without their own history
+(actuator, Prometheus) still get a transition strip and transitions can be announced."""
+
+from __future__ import annotations
+
+from console.model import BreakerInfo, BreakerRow, BreakerState, Status
+
+VERDICT = {
+    BreakerState.CLOSED: Status.OK,
+    BreakerState.METRICS_ONLY: Status.OK,
+    BreakerState.HALF_OPEN: Status.WARN,
+    BreakerState.DISABLED: Status.WARN,
+    BreakerState.OPEN: Status.CRIT,
+    BreakerState.FORCED_OPEN: Status.CRIT,
+    BreakerState.UNKNOWN: Status.UNKNOWN,
+}
+# Open first, then half-open, forced, disabled: what needs eyes now at the top.
+ORDER = {
+    BreakerState.OPEN: 0,
+    BreakerState.HALF_OPEN: 1,
+    BreakerState.FORCED_OPEN: 2,
+    BreakerState.DISABLED: 3,
+    BreakerState.UNKNOWN: 4,
+    BreakerState.METRICS_ONLY: 5,
+    BreakerState.CLOSED: 6,
+}
+
+
+def breaker_rows(infos: list[BreakerInfo], history: dict[str, list[BreakerState]]) -> list[BreakerRow]:
+    rows = [BreakerRow(info, VERDICT[info.state], tuple(history.get(info.key, ()))) for info in infos]
+    return sorted(rows, key=lambda r: (ORDER[r.info.state], -(r.info.failure_rate or 0.0), r.info.key))
