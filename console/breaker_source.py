@@ -60,6 +60,11 @@ class BreakerSource:
                 self.settings.env.prometheus, timeout=config.timeout, service_label=config.service_label
             )
             readers.append(("prometheus", prometheus.read))
+
+            async def close_prometheus() -> None:
+                prometheus.close()
+
+            self._closers.append(close_prometheus)
         return readers
 
     async def poll(self) -> BreakerSnapshot:

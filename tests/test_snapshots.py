@@ -217,3 +217,24 @@ class TestDlqPane:
             await pilot.pause()
 
         assert snap_compare(make_scene_app("all-ok"), terminal_size=size, run_before=write_on)
+
+
+class TestBreakersPane:
+    """All closed; one tripped, one half-open, one forced open with its countdown; the registry unreachable."""
+
+    @SIZES
+    @pytest.mark.parametrize("scene", ["all-ok", "degraded", "unreachable"])
+    def test_scene(self, snap_compare, scene, size):
+        async def show_breakers(pilot):
+            await pilot.press("6")
+            await pilot.pause()
+
+        assert snap_compare(make_scene_app(scene), terminal_size=size, run_before=show_breakers)
+
+    def test_force_open_dialog(self, snap_compare):
+        async def ask(pilot):
+            pilot.app.write.enable("INC-4711 payments provider down", 15)
+            await pilot.press("6", "F")
+            await pilot.pause()
+
+        assert snap_compare(make_scene_app("degraded"), terminal_size=WIDE, run_before=ask)

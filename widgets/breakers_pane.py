@@ -45,16 +45,17 @@ STRIP = {
     BreakerState.FORCED_OPEN: "█",
     BreakerState.UNKNOWN: "·",
 }
+# No cell padding: each width includes its own gap, so the wide set fits the 78-column pane of the grid.
 WIDE = (
     ("status", "", 2),
-    ("service", "SERVICE", 12),
+    ("service", "SERVICE", 11),
     ("name", "BREAKER", None),
     ("state", "STATE", 9),
     ("fail", "FAIL%", 6),
     ("slow", "SLOW%", 6),
     ("rejected", "REJECT", 7),
-    ("since", "IN STATE", 9),
-    ("history", "HISTORY", 12),
+    ("since", "IN STATE", 10),
+    ("history", " HISTORY", 11),
 )
 NARROW = (
     ("status", "", 2),
@@ -96,17 +97,18 @@ def history_strip(states: tuple[BreakerState, ...], width: int) -> Text:
 def breaker_cells(row: BreakerRow, now: datetime | None, name_width: int, columns: tuple = WIDE) -> list[Text]:
     info = row.info
     status: Status = row.status
-    name = safe(info.name if "service" in (c[0] for c in columns) else info.key, name_width)
+    # No cell padding: the flexible column keeps one space of gap itself.
+    name = safe(info.name if "service" in (c[0] for c in columns) else info.key, max(name_width - 1, 4))
     cells = {
         "status": Text(GLYPH[status], style=STYLE[status]),
-        "service": safe(info.service, 12),
+        "service": safe(info.service, 10),
         "name": name,
         "state": Text(SHORT[info.state], style=STATE_STYLE[info.state]),
         "fail": percent(info.failure_rate),
         "slow": percent(info.slow_call_rate),
         "rejected": Text("—" if info.not_permitted_calls is None else str(info.not_permitted_calls), justify="right"),
         "since": in_state(info.since, info.forced_until, now),
-        "history": history_strip(row.history, 12),
+        "history": Text(" ").append_text(history_strip(row.history, 10)),
     }
     return [cells[key] for key, _h, _w in columns]
 
@@ -114,8 +116,9 @@ def breaker_cells(row: BreakerRow, now: datetime | None, name_width: int, column
 class BreakersPane(TablePane):
     pane_title = "Breakers"
     key = "6"
-    WIDE, NARROW, WIDE_FROM, NUMERIC = WIDE, NARROW, 80, NUMERIC
+    WIDE, NARROW, WIDE_FROM, NUMERIC = WIDE, NARROW, 70, NUMERIC
     FLEX_DEFAULT = 20
+    PAD_WIDE = False
 
     BINDINGS = [
         Binding("F", "act('force-open')", "Force open", show=False),

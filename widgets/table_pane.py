@@ -17,6 +17,7 @@ class TablePane(Pane):
     WIDE_FROM = 80
     NUMERIC: frozenset[str] = frozenset()
     FLEX_DEFAULT = 30  # the flexible column's width before the pane has a size
+    PAD_WIDE = True  # cell padding in the wide set (False: the widths include their own gaps)
 
     @property
     def columns(self) -> Columns:
@@ -24,7 +25,7 @@ class TablePane(Pane):
 
     def flex_width(self) -> int:
         columns = self.columns
-        padding = 2 * len(columns) if columns is self.WIDE else 0
+        padding = 2 * len(columns) if columns is self.WIDE and self.PAD_WIDE else 0
         fixed = sum(w or 0 for _k, _h, w in columns) + padding + 3
         width = self.content_size.width
         return self.FLEX_DEFAULT if width == 0 else max(8, width - fixed)
@@ -32,7 +33,7 @@ class TablePane(Pane):
     def build_columns(self) -> None:
         table = self.query_one(DataTable)
         table.clear(columns=True)
-        table.cell_padding = 1 if self.columns is self.WIDE else 0
+        table.cell_padding = 1 if self.columns is self.WIDE and self.PAD_WIDE else 0
         for key, header, width in self.columns:
             label = Text(header, justify="right" if key in self.NUMERIC else "left")
             table.add_column(label, key=key, width=width if width is not None else self.flex_width())

@@ -20,6 +20,7 @@ KEYS = (
     ("P R C X", "Queues: pause-resume · retry failed · clean completed (BullMQ) · purge with backup (RabbitMQ)"),
     ("space a / n b", "DLQ browser: select a letter · all matching · filter · next / previous page"),
     ("R M E X", "DLQ browser: replay to origin · move · export · purge with backup (dry-run first, a aborts)"),
+    ("F C Z D", "Breakers: force open (timed) · close · reset · disable (write mode, confirmed, journaled)"),
     ("r", "refresh every source now"),
     ("p", "pause / resume updates"),
     ("ctrl+p", "command palette: every action by name"),
