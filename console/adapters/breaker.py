@@ -14,6 +14,13 @@ them. Layout under `prefix` (default `opsconsole:breaker`):
   Redis PEXPIRE: a forced state reverts by itself even if no console is running (no expiry = until cleared).
 * `{prefix}:{service}:{name}:transitions` — LIST of JSON {at_ms, from, to, reason}, newest first, last 50.
 
+CLOSED opens when the failure rate or the slow-call rate over the window reaches its threshold (judged from
+`minimum_calls` on); OPEN rejects until `open_ms` passed, then HALF_OPEN permits `half_open_probes` calls at a
+time: one failed or slow probe re-opens, that many successful ones close with an empty window. A probe slot nobody
+gives back for `open_ms` (its process died mid-call) is presumed lost. Every transition bumps `epoch`, and an
+outcome counts only in the episode that permitted its call. All keys of one breaker and the registry are touched
+by one script, so a Redis Cluster (keys in different slots) is not supported.
+
 The breaker never takes its service down: when Redis fails, calls are permitted and the error is kept in
 `Breaker.last_error` (a breaker that fails closed would turn a Redis outage into an outage of every service).
 """
@@ -496,25 +503,20 @@ class BreakerRegistry:
         """Every registered breaker, sorted by service/name; two round trips (members, then one pipeline)."""
         try:
             members = sorted(_text(m) for m in await self._client.smembers(registry_key(self.prefix)))
-            keys = [self._keys(member) for member in members]
+            keys = [key for key in map(self._keys, members) if key is not None]
             pipe = self._client.pipeline(transaction=False)
             for key in keys:
-                if key is None:
-                    continue
                 hash_key, calls, override, transitions, _ = key.all
                 pipe.hgetall(hash_key)
                 pipe.hgetall(override)
                 pipe.lrange(calls, 0, -1)
                 pipe.lrange(transitions, 0, TRANSITIONS_KEPT - 1)
-            replies = await pipe.execute() if any(keys) else []
+            replies = await pipe.execute() if keys else []
         except _REDIS_ERRORS as exc:
             raise translate(exc, _password(self._client)) from None
         infos = []
-        for key in keys:
-            if key is None:
-                continue
-            raw_hash, raw_override, calls, transitions = replies[:4]
-            replies = replies[4:]
+        for index, key in enumerate(keys):
+            raw_hash, raw_override, calls, transitions = replies[4 * index : 4 * index + 4]
             infos.append(
                 breaker_info(key.service, key.name, _strings(raw_hash), _strings(raw_override), calls, transitions)
             )
