@@ -22,6 +22,7 @@ from console.adapters.http_health import health_response
 from console.adapters.http_metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from console.adapters.http_metrics import RequestMetrics
 from console.demo import prometheus as demo_prometheus
+from console.demo.breaker_traffic import BreakerTraffic
 from console.demo.cache_traffic import CacheTraffic
 from console.demo.queue_traffic import AMQP_URL, QueueTraffic
 from console.demo.traffic import ROUTES, TrafficGenerator
@@ -277,6 +278,8 @@ def serve_forever(state_dir: Path | None = None) -> None:
     cache.start()
     queues = QueueTraffic(os.environ.get("OPSCONSOLE_DEMO_AMQP", AMQP_URL), redis_url)
     queues.start()
+    breakers = BreakerTraffic(redis_url, lambda name: stack.services[name].current_condition())
+    breakers.start()
     print(f"opsconsole demo stack on 127.0.0.1:{stack.base} (control) …", flush=True)
     for entry in stack.describe():
         print(f"  {entry['name']:8} {entry['style']:6} {entry['probes']}", flush=True)
@@ -286,6 +289,7 @@ def serve_forever(state_dir: Path | None = None) -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        breakers.stop()
         queues.stop()
         cache.stop()
         if prometheus is not None:
