@@ -292,7 +292,7 @@ class OpsConsoleApp(App[int]):
                 return
             dlq_pane = dlq_panes.first()
             dlq_rows = self.board.dlq_rows()
-            dlq_pane.status = max((r.status for r in dlq_rows), key=lambda s: s.rank, default=Status.OK)
+            dlq_pane.status = self._pane_status("dlq") or Status.OK  # an unreadable source counts too
             dlq_pane.rows = tuple(dlq_rows)
             dlq_pane.state = self.board.pane_state("dlq")
             dlq_pane.now = now
@@ -304,7 +304,7 @@ class OpsConsoleApp(App[int]):
                 return
             breaker_pane = breaker_panes.first()
             breaker_rows = self.board.breaker_rows()
-            breaker_pane.status = max((r.status for r in breaker_rows), key=lambda s: s.rank, default=Status.OK)
+            breaker_pane.status = self._pane_status("breakers") or Status.OK  # an unreadable source counts too
             breaker_pane.rows = tuple(breaker_rows)
             breaker_pane.state = self.board.pane_state("breakers")
             breaker_pane.now = now
