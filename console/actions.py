@@ -21,7 +21,7 @@ from console.audit import AuditLog, AuditRecord
 from console.config import CacheConfig, RedisConfig, Settings
 from console.errors import ActionRefused
 from console.model import InvalidationPreview, InvalidationResult
-from console.safety import Confirmation, WriteMode
+from console.safety import Confirmation, WriteMode, refusal
 
 
 @dataclass
@@ -89,18 +89,7 @@ class CacheInvalidation:
 
     def authorise(self, write: WriteMode, given: str | None = None, yes: bool = False, reason: str = "") -> None:
         """Raise ActionRefused (and journal the refusal) unless write mode is on and confirmation given."""
-        why = ""
-        if not write.active():
-            why = "read-only mode: enable write mode (w in the console, --write --reason in the CLI)"
-        elif self.plan is None:
-            why = "no dry-run: preview first"
-        elif not self.confirmation().satisfied_by(given, yes):
-            level = self.confirmation()
-            why = (
-                f"confirmation required: type the pattern {level.text!r}"
-                if level.level == "typed"
-                else "confirmation required (a key in the console, --yes in the CLI)"
-            )
+        why = refusal(write, self.confirmation() if self.plan else None, given, yes, f"the pattern {self.pattern!r}")
         if why:
             self.audit.append(self._record("refused", detail=why, reason=reason or write.reason))
             raise ActionRefused(why)

@@ -21,7 +21,7 @@ from console.audit import AuditLog, AuditRecord, operator
 from console.config import Settings
 from console.errors import ActionRefused
 from console.model import BreakerInfo, BreakerState
-from console.safety import Confirmation, WriteMode
+from console.safety import Confirmation, WriteMode, refusal
 
 VERBS = ("force-open", "close", "reset", "disable")
 AFTER = {
@@ -118,17 +118,9 @@ class BreakerAction:
         return self.plan
 
     def authorise(self, write: WriteMode, given: str | None = None, yes: bool = False) -> None:
-        why = ""
-        if not write.active():
-            why = "read-only mode: enable write mode (w in the console, --write --reason in the CLI)"
-        elif self.plan is None:
-            why = "no dry-run: preview first"
-        elif not self.plan.confirmation.satisfied_by(given, yes):
-            why = (
-                f"confirmation required: type the breaker name {self.info.name!r}"
-                if self.plan.confirmation.level == "typed"
-                else "confirmation required (y / --yes)"
-            )
+        why = refusal(
+            write, self.plan.confirmation if self.plan else None, given, yes, f"the breaker name {self.info.name!r}"
+        )
         if why:
             self.audit.append(self._record("refused", detail=why, reason=write.reason))
             raise ActionRefused(why)

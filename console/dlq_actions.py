@@ -21,7 +21,7 @@ from console.audit import AuditLog, AuditRecord, operator
 from console.config import Settings
 from console.errors import ActionRefused
 from console.model import ReplayProgress
-from console.safety import Confirmation, WriteMode
+from console.safety import Confirmation, WriteMode, refusal
 
 VERBS = ("replay", "move", "export", "purge", "restore")
 WRITES = ("replay", "move", "purge", "restore")
@@ -131,18 +131,9 @@ class DlqAction:
         return self.plan
 
     def authorise(self, write: WriteMode, given: str | None = None, yes: bool = False) -> None:
-        why = ""
-        if self.verb in WRITES and not write.active():
-            why = "read-only mode: enable write mode (w in the console, --write --reason in the CLI)"
-        elif self.plan is None:
-            why = "no dry-run: preview first"
-        elif not self.plan.confirmation.satisfied_by(given, yes):
-            why = (
-                f"confirmation required: type the DLQ name {self.store.name!r} or the count "
-                f"{self.plan.confirmation.also}"
-                if self.plan.confirmation.level == "typed"
-                else "confirmation required (y / --yes)"
-            )
+        confirmation = self.plan.confirmation if self.plan else None
+        what = f"the DLQ name {self.store.name!r} or the count {confirmation.also if confirmation else ''}"
+        why = refusal(write if self.verb in WRITES else None, confirmation, given, yes, what)
         if why:
             self.audit.append(self._record("refused", detail=why, reason=write.reason))
             raise ActionRefused(why)

@@ -20,7 +20,7 @@ from typing import Any
 from console.audit import AuditLog, AuditRecord
 from console.config import Settings
 from console.errors import ActionRefused, SourceUnavailable
-from console.safety import Confirmation, WriteMode
+from console.safety import Confirmation, WriteMode, refusal
 
 BULL_VERBS = ("pause", "resume", "retry", "clean")
 KEY_CONFIRM_LIMIT = 1000  # more jobs or messages than this: type the queue name
@@ -130,17 +130,9 @@ class QueueAction:
         return self.plan
 
     def authorise(self, write: WriteMode, given: str | None = None, yes: bool = False, reason: str = "") -> None:
-        why = ""
-        if not write.active():
-            why = "read-only mode: enable write mode (w in the console, --write --reason in the CLI)"
-        elif self.plan is None:
-            why = "no dry-run: preview first"
-        elif not self.plan.confirmation.satisfied_by(given, yes):
-            why = (
-                f"confirmation required: type the queue name {self.queue!r}"
-                if self.plan.confirmation.level == "typed"
-                else "confirmation required (y / --yes)"
-            )
+        why = refusal(
+            write, self.plan.confirmation if self.plan else None, given, yes, f"the queue name {self.queue!r}"
+        )
         if why:
             self.audit.append(self._record("refused", detail=why, reason=reason or write.reason))
             raise ActionRefused(why)

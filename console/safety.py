@@ -48,3 +48,20 @@ class Confirmation:
         if self.level == "typed":
             return self.accepts(given)
         return yes or self.accepts(given)
+
+
+READ_ONLY = "read-only mode: enable write mode (w in the console, --write --reason in the CLI)"
+
+
+def refusal(write: WriteMode | None, confirmation: Confirmation | None, given: str | None, yes: bool, what: str) -> str:
+    """Why an action may not run now ("" when it may). `write` None: the action only reads (no write mode
+    needed); `confirmation` None: no dry-run yet; `what` names what must be typed, e.g. "the queue name 'x'"."""
+    if write is not None and not write.active():
+        return READ_ONLY
+    if confirmation is None:
+        return "no dry-run: preview first"
+    if not confirmation.satisfied_by(given, yes):
+        if confirmation.level == "typed":
+            return f"confirmation required: type {what}"
+        return "confirmation required (y in the console, --yes in the CLI)"
+    return ""
