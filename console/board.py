@@ -9,7 +9,7 @@ import math
 from collections import deque
 from dataclasses import dataclass, replace
 
-from console.board_breakers import VERDICT, breaker_rows
+from console.board_breakers import VERDICT, breaker_rows, history_key
 from console.board_dlq import dlq_row
 from console.config import CacheConfig, TrafficConfig
 from console.model import (
@@ -213,7 +213,8 @@ class Board:
                     self._dlq_history.setdefault(info.key, deque(maxlen=QUEUE_POINTS)).append((t, info.count))
         elif reading.kind == "breakers" and reading.error is None and isinstance(reading.value, BreakerSnapshot):
             for breaker in reading.value.breakers:
-                states = self._breaker_history.setdefault(breaker.key, deque(maxlen=QUEUE_POINTS))
+                # Per source: one breaker seen by the registry and an actuator has two histories, not one flapping.
+                states = self._breaker_history.setdefault(history_key(breaker), deque(maxlen=QUEUE_POINTS))
                 if states and states[-1] is not breaker.state:
                     self.breaker_changes.append((breaker, states[-1]))
                 states.append(breaker.state)

@@ -27,6 +27,11 @@ ORDER = {
 }
 
 
+def history_key(info: BreakerInfo) -> str:
+    """A breaker's states are kept per source: the same service/name can be read from several."""
+    return f"{info.source}:{info.key}"
+
+
 def breaker_rows(infos: list[BreakerInfo], history: dict[str, list[BreakerState]]) -> list[BreakerRow]:
-    rows = [BreakerRow(info, VERDICT[info.state], tuple(history.get(info.key, ()))) for info in infos]
+    rows = [BreakerRow(info, VERDICT[info.state], tuple(history.get(history_key(info), ()))) for info in infos]
     return sorted(rows, key=lambda r: (ORDER[r.info.state], -(r.info.failure_rate or 0.0), r.info.key))

@@ -12,6 +12,7 @@ Where the state lives decides how a timed force-open ends:
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -89,6 +90,9 @@ class BreakerAction:
             raise ActionRefused(f"breaker actions are {', '.join(VERBS)}")
         if self.info.source == "prometheus":
             raise ActionRefused("Prometheus gauges are read-only: act where the breaker lives (registry or actuator)")
+        if self.verb in ("force-open", "disable") and self.minutes is not None and not 0 < self.minutes < math.inf:
+            # 0 would force it for ever while the plan promises an expiry; negative would fail half-way.
+            raise ActionRefused(f"{self.verb} needs a positive number of minutes, got {self.minutes:g}")
         minutes = self._duration()
         until = self._now() + timedelta(minutes=minutes) if minutes else None
         after = AFTER[self.verb]

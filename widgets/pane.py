@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from textual.markup import escape
 from textual.reactive import reactive
 from textual.widget import Widget
 
@@ -49,10 +50,14 @@ class Pane(Widget):
         super().__init__(id=id)
         self.set_title(f"{self.key} {self.pane_title}".strip())
 
+    _title_text = ""
+
     def set_title(self, text: str) -> None:
-        """Set the border title; a same-text assignment would still repaint the whole pane."""
-        if self.border_title != text:
-            self.border_title = text
+        """Set the border title as plain text (queue and breaker names may hold `[...]`: never markup);
+        a same-text assignment would still repaint the whole pane."""
+        if self._title_text != text:
+            self._title_text = text
+            self.border_title = escape(text)
 
     def _update_subtitle(self) -> None:
         state, now = self.state, self.now

@@ -175,7 +175,7 @@ def _import_bytes(value: Any, where: str) -> bytes:
     restored = decode(value)
     if isinstance(restored, bytes | bytearray):
         return bytes(restored)
-    raise ActionRefused(f"{where}: expected a string or {{\"$bytes\": …}}")
+    raise ActionRefused(f'{where}: expected a string or {{"$bytes": …}}')
 
 
 def _job_options(raw: bytes | None) -> dict[str, Any]:
@@ -401,9 +401,7 @@ class BullFailedSet:
         seen: set[str] = set()
         start = 0
         while len(rows) < total:
-            chunk = self._rows(
-                await client.zrange(self.failed_key, start, start + SNAPSHOT_CHUNK - 1, withscores=True)
-            )
+            chunk = self._rows(await client.zrange(self.failed_key, start, start + SNAPSHOT_CHUNK - 1, withscores=True))
             if not chunk:
                 break
             start += len(chunk)

@@ -44,7 +44,7 @@ class BreakerActionScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         info = self.action.info
         with Vertical() as box:
-            box.border_title = safe(f"{self.action.verb} · {info.source} · {info.service}/{info.name}", 80).plain
+            box.border_title = safe(f"{self.action.verb} · {info.source} · {info.service}/{info.name}", 80)
             box.border_subtitle = "esc: close"
             yield Static("", id="breaker-plan")
             yield Input(id="breaker-confirm")

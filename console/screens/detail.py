@@ -8,6 +8,7 @@ from rich.console import RenderableType
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
@@ -32,7 +33,7 @@ class DetailScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll() as scroll:
-            scroll.border_title = self.heading
+            scroll.border_title = escape(self.heading)  # target and letter names: text, never markup
             scroll.border_subtitle = "esc to close"
             for renderable in self.body():
                 yield Static(renderable)

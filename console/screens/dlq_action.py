@@ -10,6 +10,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Input, ProgressBar, Static
 
@@ -17,6 +18,7 @@ from console.dlq_actions import DlqAction, DlqPlan
 from console.errors import ActionRefused, ConsoleError
 from console.model import ReplayProgress
 from console.safety import WriteMode
+from console.sanitize import clean
 from widgets.render import safe
 
 LISTED = 8  # letters itemised in the dialog (the CLI's --dry-run lists them all)
@@ -70,7 +72,7 @@ class DlqActionScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         action = self.action
         with Vertical() as box:
-            box.border_title = safe(f"{action.verb} · {action.store.kind} · {action.store.name}", 80).plain
+            box.border_title = escape(clean(f"{action.verb} · {action.store.kind} · {action.store.name}", 80))
             box.border_subtitle = "esc: close"
             yield Static("", id="dlq-action-plan")
             yield Static("", id="dlq-action-letters")

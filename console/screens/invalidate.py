@@ -11,6 +11,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Input, ProgressBar, Static
 
@@ -55,7 +56,9 @@ class InvalidateScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
-            box.border_title = f"Invalidate keys on {self.instance_name}" + (" · PROTECTED" if self.protected else "")
+            box.border_title = escape(
+                f"Invalidate keys on {self.instance_name}" + (" · PROTECTED" if self.protected else "")
+            )
             box.border_subtitle = "enter: preview · esc: close"
             yield Static("Pattern (SCAN MATCH glob, e.g. user:*). A preview comes first; nothing is deleted yet.")
             yield Input(placeholder="namespace:*", id="invalidate-pattern")

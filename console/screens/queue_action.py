@@ -7,12 +7,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from console.errors import ActionRefused, ConsoleError
 from console.queue_actions import QueueAction
 from console.safety import WriteMode
+from console.sanitize import clean
 from widgets.render import safe
 
 
@@ -37,7 +39,7 @@ class QueueActionScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
-            box.border_title = f"{self.action.verb} · {self.action.kind} · {self.action.queue}"
+            box.border_title = escape(clean(f"{self.action.verb} · {self.action.kind} · {self.action.queue}", 80))
             box.border_subtitle = "esc: close"
             yield Static("dry-run …", id="queue-action-plan")
             yield Input(id="queue-action-confirm")
