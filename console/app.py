@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from textual import on
@@ -23,7 +23,6 @@ from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
 if TYPE_CHECKING:
-    from textual.timer import Timer
 
     from console.breaker_actions import BreakerAction
     from console.dlq import StoreCatalog
@@ -34,7 +33,7 @@ from console.board import Board, assess_cache, assess_mongo
 from console.collector import Clock, Collector, Source, utc_now
 from console.config import Settings
 from console.errors import ConsoleError
-from console.model import BreakerState, CacheStatus, QueueSnapshot, Reading, Status, TrafficSnapshot
+from console.model import CacheStatus, QueueSnapshot, Reading, Status, TrafficSnapshot
 from console.safety import WriteMode
 from console.sanitize import clean
 from console.screens.health_detail import HealthDetailScreen
@@ -134,7 +133,6 @@ class OpsConsoleApp(App[int]):
         self.audit = audit_log_for(settings)
         self._journal_problem: str | None = None
         self._catalog: StoreCatalog | None = None
-        self._breaker_reverts: dict[str, Timer] = {}  # breaker target → the pending close of a timed force-open
         # Which store backs a DLQ row; snapshot tests put fixed letters here.
         self.dlq_store_for: Callable[[str, str], DeadLetterStore] = self._catalog_store
         for source in self._sources:
@@ -523,44 +521,10 @@ class OpsConsoleApp(App[int]):
         self.push_screen(BreakerActionScreen(action, self.write, self._breaker_done))
 
     def _breaker_done(self, action: BreakerAction) -> None:
-        """An actuator force-open has no timer of its own: this console closes it when the time is up. A later
-        action on the same breaker supersedes it: the pending close is cancelled."""
+        # A timed actuator force-open is ended by a detached reverter (console.breaker_revert), not by this
+        # console: it must end even if the console is closed first.
         if self.collector is not None:
             self.collector.refresh()
-        pending = self._breaker_reverts.pop(action.target, None)
-        if pending is not None:
-            pending.stop()
-        if action.revert_at is None:
-            return
-        from console.breaker_actions import BreakerAction
-
-        def revert() -> None:
-            self._breaker_reverts.pop(action.target, None)
-            # Journal the state it is in now (as last read), not the one before the force-open.
-            info = next(
-                (
-                    r.info
-                    for r in self.board.breaker_rows()
-                    if r.info.source == action.info.source and r.info.key == action.info.key
-                ),
-                replace(action.info, state=BreakerState.FORCED_OPEN),
-            )
-            closing = BreakerAction(self.settings, info, "close", self.audit, now=self.clock)
-            closing.dry_run()
-
-            async def run() -> None:
-                try:
-                    await closing.execute(self.write if self.write.active() else _timer_write(action), yes=True)
-                    ended = clean(f"breaker {action.info.name}: forced open ended, closed", 200)
-                    self.notify(ended, timeout=8, markup=False)
-                except ConsoleError as exc:
-                    failure = clean(f"breaker {action.info.name}: could not close: {exc}", 300)
-                    self.notify(failure, severity="error", timeout=15, markup=False)
-
-            self.run_worker(run(), name="breaker-revert", exit_on_error=False)
-
-        delay = max((action.revert_at - self.clock()).total_seconds(), 0.0)
-        self._breaker_reverts[action.target] = self.set_timer(delay, revert)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
@@ -609,13 +573,6 @@ class OpsConsoleApp(App[int]):
             yield SystemCommand(
                 f"Show {name} pane", f"Focus the {name} pane ({key})", lambda pane_id=pane_id: self._show_pane(pane_id)
             )
-
-
-def _timer_write(action: BreakerAction) -> WriteMode:
-    """The revert of a timed force-open was authorised when the force-open was: it runs without write mode."""
-    write = WriteMode()
-    write.enable(f"end of timed force-open of {action.info.name}", 1)
-    return write
 
 
 def make_app(

@@ -4,9 +4,9 @@ write mode, journal, exactly like the queue and DLQ actions.
 Where the state lives decides how a timed force-open ends:
 - the Redis registry (the backend's own `Breaker`): the override key carries a Redis expiry, so it reverts
   by itself even if the console is closed;
-- a resilience4j actuator: resilience4j has no timed force-open, so FORCE_OPEN is sent and the console that
-  sent it closes the breaker when the time is up (`revert_at`); if that console is gone by then, the breaker
-  stays forced open — the dry-run says so;
+- a resilience4j actuator: resilience4j has no timed force-open, so FORCE_OPEN is sent and a detached
+  reverter process (`console.breaker_revert`) sends CLOSE when the time is up, whether or not the console
+  is still open; any later action on the breaker supersedes it;
 - Prometheus gauges are read-only.
 """
 
@@ -54,6 +54,7 @@ class BreakerAction:
     now: Any = None  # clock (datetime factory); the app passes its own
     plan: BreakerPlan | None = field(default=None, init=False)
     revert_at: datetime | None = field(default=None, init=False)  # actuator force-open: when to close it again
+    reverter: Any = field(default=None, init=False)  # the detached process that will (subprocess.Popen)
 
     @property
     def target(self) -> str:
@@ -108,8 +109,8 @@ class BreakerAction:
                 + ("; the override expires in Redis by itself" if until else " until closed"),
             },
             "actuator": {
-                "force-open": "POST updateState FORCE_OPEN; resilience4j has no timer, so this console sends CLOSE "
-                "at the end — if it is closed before then, the breaker stays forced open",
+                "force-open": "POST updateState FORCE_OPEN; resilience4j has no timer, so a detached reverter on "
+                "this host sends CLOSE at the end (console closed or not) unless a later action takes over",
                 "close": "POST updateState CLOSE (resets its metrics)",
                 "reset": "POST updateState CLOSE: resilience4j resets a breaker by closing it",
                 "disable": "POST updateState DISABLE (until closed)",
@@ -188,11 +189,16 @@ class BreakerAction:
             raise ActionRefused(f"no actuator configured for service {self.info.service!r}")
         import httpx
 
+        from console import breaker_revert
         from console.adapters.breaker_actuator import ActuatorBreakers
 
         async with httpx.AsyncClient(verify=target.verify_tls, trust_env=False) as http:
             actuator = ActuatorBreakers(target.url, target.service, http, config.timeout, dict(target.headers))
             state = await actuator.update(self.info.name, ACTUATOR_STATE[self.verb])
-        if self.verb == "force-open":
+        if self.verb == "force-open" and self.plan.until is not None:
+            # resilience4j has no timer: a detached reverter closes it at the deadline, console open or not.
+            self.reverter = breaker_revert.schedule(self.settings, self.info, target, self.plan.until, reason, by)
             self.revert_at = self.plan.until
+        else:
+            breaker_revert.take_over(self.settings, self.info)  # a later action supersedes a pending revert
         return str(getattr(state, "value", state))

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
+from console import breaker_revert
 from console.adapters.breaker import Breaker, BreakerOpen, BreakerRegistry, BreakerSettings
 from console.audit import AuditLog
 from console.breaker_actions import BreakerAction
@@ -561,8 +562,10 @@ async def test_actuator_force_open_close_disable(make_actuator: Callable[..., Ac
 
     before = datetime.now(UTC)
     forcing = await act("force-open", 5)
-    assert forcing.plan is not None and "sends CLOSE at the end" in forcing.plan.summary
-    assert "if it is closed before then, the breaker stays forced open" in forcing.plan.summary
+    assert forcing.plan is not None and "sends CLOSE at the end (console closed or not)" in forcing.plan.summary
+    assert "a detached reverter" in forcing.plan.summary and "unless a later action takes over" in forcing.plan.summary
+    assert forcing.reverter is not None and forcing.reverter.poll() is None  # sleeping in its own session
+    token = breaker_revert.token_file(settings, forcing.info).read_text()
     posts = actuator.posts()
     assert [(p.path, json.loads(p.body)) for p in posts] == [(f"{ENDPOINT}/inventory", {"updateState": "FORCE_OPEN"})]
     assert actuator.state("inventory") == "FORCED_OPEN"
@@ -571,6 +574,9 @@ async def test_actuator_force_open_close_disable(make_actuator: Callable[..., Ac
 
     closing = await act("close")
     assert closing.revert_at is None
+    assert breaker_revert.token_file(settings, forcing.info).read_text() != token  # the reverter stands down
+    forcing.reverter.kill()  # it would only find its token gone at the deadline, five minutes from now
+    forcing.reverter.wait(timeout=5)
     assert json.loads(actuator.posts()[-1].body) == {"updateState": "CLOSE"}
     assert actuator.state("inventory") == "CLOSED"
 

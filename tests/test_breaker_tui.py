@@ -357,9 +357,13 @@ async def test_actuator_force_open_is_closed_by_the_app_when_time_is_up(
         await settle(pilot, "the revert", lambda: actuator.state("inventory") == "CLOSED", timeout=15.0)
         assert time.monotonic() - forced_at > 0.2
         await settle(
-            pilot, "the notice", lambda: [m for m, _ in notes(app) if "forced open ended, closed" in m], timeout=2.0
+            pilot, "the notice", lambda: [m for m, _ in notes(app) if "FORCED_OPEN → CLOSED" in m], timeout=5.0
         )
         await settle(pilot, "CLOSED in the pane", lambda: cell(app, "actuator:checkout/inventory", "state") == "CLOSED")
+        # The detached reverter journals its close after the actuator answered it.
+        await settle(
+            pilot, "the reverter's journal", lambda: len([r for r in journal(settings) if r["outcome"] == "done"]) == 2
+        )
     assert [json.loads(p.body)["updateState"] for p in actuator.posts()] == ["FORCE_OPEN", "CLOSE"]
     done = [r for r in journal(settings) if r["outcome"] == "done"]
     assert [(r["action"], r["counts"]["before"], r["counts"]["after"]) for r in done] == [
@@ -462,8 +466,11 @@ async def test_breaker_names_and_errors_are_text_not_markup(
             await settle(pilot, "the force-open", lambda: screen.finished)
             await pilot.press("escape")
 
-            # Announced twice: the transition a poll saw, and the end of the forced open (the app's timer).
-            wanted = (f"breaker checkout/{name}: CLOSED → FORCED_OPEN", f"breaker {name}: forced open ended, closed")
+            # Announced twice: both transitions polls saw (the end came from the detached reverter).
+            wanted = (
+                f"breaker checkout/{name}: CLOSED → FORCED_OPEN",
+                f"breaker checkout/{name}: FORCED_OPEN → CLOSED",
+            )
             await settle(pilot, "both notices", lambda: set(wanted) <= {m for m, _ in notes(app)})
             await pilot.pause(0.1)  # the toasts are drawn
             toasts = "\n".join(str(t.render()) for t in app.screen.query("Toast"))
