@@ -10,6 +10,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from console.config import Settings, load_settings
 from console.errors import ActionRefused, ConfigError
@@ -207,9 +208,44 @@ def cmd_config_show(args: argparse.Namespace) -> int:
         "redis_url": redact_url(env.redis_url) if env.redis_url else None,
         "amqp_url": redact_url(env.amqp_url) if env.amqp_url else None,
         "prometheus_url": redact_url(env.prometheus_url) if env.prometheus_url else None,
+        "dlq": _dlq_doc(settings),
+        "breakers": _breakers_doc(settings),
     }
     print(json.dumps(doc, indent=2))
     return 0
+
+
+def _dlq_doc(settings: Settings) -> dict[str, Any] | None:
+    dlq = settings.dlq
+    if dlq is None:
+        return None
+    return {
+        "rabbitmq": list(dlq.rabbitmq),
+        "discover": dlq.discover,
+        "bullmq": dlq.bullmq,
+        "redis": [
+            {"key": r.key, "redis_url": redact_url(r.redis_url), "replay_to": r.replay_to, "target": r.target}
+            for r in dlq.redis
+        ],
+        "replay_rate": dlq.replay_rate,
+        "confirm_above": dlq.confirm_above,
+    }
+
+
+def _breakers_doc(settings: Settings) -> dict[str, Any] | None:
+    breakers = settings.env.breakers
+    if breakers is None:
+        return None
+    return {
+        "redis_url": redact_url(breakers.redis_url) if breakers.redis_url else None,
+        "prefix": breakers.prefix,
+        "actuator": [
+            {"service": a.service, "url": redact_url(a.url), "headers": {k: "***" for k, _ in a.headers}}
+            for a in breakers.actuator
+        ],
+        "prometheus": breakers.prometheus,
+        "force_minutes": breakers.force_minutes,
+    }
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
