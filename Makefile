@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export TEXTUAL_ANIMATIONS := none
 
-.PHONY: venv system-deps lint test test-fast demo demo-stop screenshots snapshots-update clean
+.PHONY: venv system-deps bench-deps lint test test-fast soak bench bench-quick demo demo-stop screenshots snapshots-update clean
 
 $(STAMP): pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "opsconsole needs Python 3.11+"; exit 1; }
@@ -32,6 +32,21 @@ test: lint system-deps
 test-fast: venv
 	$(BIN)/pytest -q -x -p no:cacheprovider
 
+# Long fault-injection runs: 50 kill -9 / restart cycles per backend (the `soak` marker, excluded from `make test`).
+soak: venv system-deps
+	$(BIN)/pytest -q -rP -p no:cacheprovider -m soak tests/test_faults.py
+
+# Benchmarks against peers measured in the same run (not tests: they never fail); results in
+# tests/bench/results/latest.{md,json}. NAME=startup,steady,... runs only those (see --list).
+bench-deps:
+	@bash .ci/bench-deps
+
+bench: venv system-deps bench-deps
+	$(BIN)/python -m tests.bench $(if $(NAME),--only $(NAME))
+
+bench-quick: venv system-deps bench-deps
+	$(BIN)/python -m tests.bench --quick $(if $(NAME),--only $(NAME))
+
 # Open the console on the local demo stack (started in the background when not already running).
 demo: venv system-deps
 	$(BIN)/opsconsole demo up
@@ -46,6 +61,7 @@ screenshots: venv
 
 snapshots-update: venv
 	$(BIN)/pytest -q tests/test_snapshots.py --snapshot-update
+	OPSCONSOLE_UPDATE_GOLDEN=1 $(BIN)/pytest -q tests/test_timeline.py -k golden
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -7,9 +7,12 @@ and every reading arrives as a `ReadingArrived` message on the UI loop.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from textual import on
 from textual.app import App, ComposeResult, ScreenStackError, SystemCommand
@@ -19,13 +22,14 @@ from textual.css.query import NoMatches
 from textual.events import Resize
 from textual.message import Message
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer
 from textual.worker import Worker, WorkerState
 
 if TYPE_CHECKING:
-
     from console.breaker_actions import BreakerAction
     from console.dlq import StoreCatalog
+    from console.recording import RecordingWriter
 
 from console.adapters.dlq_base import DeadLetterStore, Selection
 from console.audit import audit_log_for
@@ -33,13 +37,15 @@ from console.board import Board, assess_cache, assess_mongo
 from console.collector import Clock, Collector, Source, utc_now
 from console.config import Settings
 from console.errors import ConsoleError
-from console.model import CacheStatus, QueueSnapshot, Reading, Status, TrafficSnapshot
+from console.model import CacheStatus, QueueSnapshot, Reading, Status, TimelineEvent, TrafficSnapshot
+from console.replay import ReplayDriver
 from console.safety import WriteMode
 from console.sanitize import clean
 from console.screens.health_detail import HealthDetailScreen
 from console.screens.help import HelpScreen
 from console.screens.traffic_routes import TrafficRoutesScreen
 from console.screens.write_mode import WriteModeScreen
+from console.timeline import Timeline
 from widgets.breakers_pane import BreakersPane
 from widgets.cache_pane import CachePane, CacheView
 from widgets.dlq_pane import DlqPane
@@ -55,6 +61,12 @@ from widgets.unconfigured_pane import UnconfiguredPane
 # Below either size the screen shows one pane at a time plus a one-line summary of the rest.
 COMPACT_WIDTH = 100
 COMPACT_HEIGHT = 30
+
+# Readings kept in memory for the timeline's "jump to that moment": a reading is 2–6 KB, so this bounds the
+# tape near 50 MB (about 15 minutes of the demo stack; less of a large fleet).
+TAPE_READINGS = 10_000
+REPLAY_TICK = 0.1  # seconds between replay steps
+PANE_REPAINT = 0.5  # seconds a reading may wait for its pane's repaint (a changed verdict does not wait)
 
 # (key, pane id, short name, hint shown while the pane's backend is not built or configured)
 PANES = (
@@ -73,6 +85,13 @@ class ReadingArrived(Message):
     """A source finished a poll (successfully or not)."""
 
     reading: Reading
+
+
+@dataclass
+class ActionJournaled(Message):
+    """An action, dry-run or refusal reached the audit journal (posted from whichever thread ran it)."""
+
+    record: dict[str, Any]
 
 
 class OpsConsoleApp(App[int]):
@@ -101,10 +120,23 @@ class OpsConsoleApp(App[int]):
 
     BINDINGS = [
         Binding("q", "quit", "Quit"),
-        Binding("r", "refresh", "Refresh"),
+        Binding("r", "refresh", "Refresh", show=False),  # in ? and the palette: the footer must fit 80 columns
         Binding("p", "toggle_pause", "Pause"),
         Binding("question_mark", "help", "Keys"),
-        Binding("w", "toggle_write", "Write mode"),
+        Binding("w", "toggle_write", "Write"),
+        Binding("t", "timeline", "Timeline"),
+        Binding("x", "export", "Export"),
+        Binding("ctrl+r", "toggle_recording", "Record", show=False),
+        Binding("L", "live", "Back to live"),
+        Binding("space", "replay_play", "Play/pause", show=False),
+        Binding("full_stop", "replay_step", "Step", show=False),
+        Binding("comma", "replay_step_back", "Step back", show=False),
+        Binding("right_square_bracket", "replay_seek(30)", "+30s", show=False),
+        Binding("left_square_bracket", "replay_seek(-30)", "-30s", show=False),
+        Binding("plus,equals_sign", "replay_speed(1)", "Faster", show=False),
+        Binding("minus", "replay_speed(-1)", "Slower", show=False),
+        Binding("g", "replay_edge('start')", "Start", show=False),
+        Binding("G", "replay_edge('end')", "End", show=False),
         *(Binding(key, f"show_pane('{pane_id}')", name, show=False) for key, pane_id, name, _ in PANES),
     ]
 
@@ -116,6 +148,9 @@ class OpsConsoleApp(App[int]):
         readings: Iterable[Reading] = (),
         collect: bool = True,
         source_factory: Callable[[], Sequence[Source]] | None = None,
+        replay: ReplayDriver | None = None,
+        panes: Sequence[str] | None = None,
+        replay_title: str = "",
     ) -> None:
         super().__init__()
         # Building sources imports every client library (~0.3 s): the CLI hands a factory that runs
@@ -137,6 +172,41 @@ class OpsConsoleApp(App[int]):
         self.dlq_store_for: Callable[[str, str], DeadLetterStore] = self._catalog_store
         for source in self._sources:
             self.board.expect(source.name, source.kind)
+        # What the panes show is `board`; readings always land in `live_board`. They differ while a
+        # recording is replayed or a past moment is reviewed (`replay` set).
+        self.live_board = self.board
+        self.timeline = Timeline()
+        self.tape: deque[Reading] = deque(maxlen=TAPE_READINGS)
+        self.replay = replay
+        self.replaying_file = replay is not None  # a recording: no live data behind it, no actions at all
+        self.replay_title = replay_title
+        self._panes = tuple(panes) if panes is not None else None
+        self.recorder: RecordingWriter | None = None
+        self.exports: list[Path] = []
+        self.audit.listeners.append(self._journaled)
+        self._dirty: set[str] = set()  # panes whose readings arrived since their last repaint
+        self._repaint_timer: Timer | None = None
+
+    def _journaled(self, record: dict[str, Any]) -> None:
+        self.post_message(ActionJournaled(record))  # thread-safe: actions may run in worker threads
+
+    def _configured(self, kind: str) -> bool:
+        """Whether a pane has a backend: from the settings, or (replays) from the recording's header."""
+        if self._panes is not None:
+            return kind in self._panes
+        env = self.settings.env
+        return {
+            "traffic": self.settings.traffic is not None,
+            "cache": bool(self.settings.redis_instances),
+            "queues": env.rabbitmq is not None or env.bullmq is not None or env.lists is not None,
+            "dlq": self.settings.dlq is not None,
+            "breakers": env.breakers is not None,
+            "mongo": env.mongo is not None,
+        }.get(kind, True)
+
+    def now(self) -> datetime:
+        """The moment the panes show: the replayed one, else the clock."""
+        return self.replay.now() if self.replay is not None else self.clock()
 
     # --- layout ---------------------------------------------------------------------------------------
 
@@ -150,33 +220,29 @@ class OpsConsoleApp(App[int]):
         yield SummaryBar(id="summary")
         with Container(id="panes"):
             yield HealthPane(id="health")
-            if self.settings.traffic is not None:
-                yield TrafficPane(id="traffic")
-            else:
-                yield UnconfiguredPane("Traffic", "2", PANES[1][3], id="traffic")
-            if self.settings.redis_instances:
-                yield CachePane(id="cache")
-            else:
-                yield UnconfiguredPane("Cache", "3", PANES[2][3], id="cache")
-            env = self.settings.env
-            if env.rabbitmq is not None or env.bullmq is not None or env.lists is not None:
-                yield QueuesPane(id="queues")
-            else:
-                yield UnconfiguredPane("Queues", "4", PANES[3][3], id="queues")
-            if self.settings.dlq is not None:
-                yield DlqPane(id="dlq")
-            else:
-                yield UnconfiguredPane("DLQ", "5", PANES[4][3], id="dlq")
-            if self.settings.env.breakers is not None:
-                yield BreakersPane(id="breakers")
-            else:
-                key, pane_id, name, hint = PANES[5]
-                yield UnconfiguredPane(name, key, hint, id=pane_id)
-            if self.settings.env.mongo is not None:
-                yield MongoPane(id="mongo")
-            else:
-                yield UnconfiguredPane("MongoDB", "7", PANES[6][3], id="mongo")
+            yield TrafficPane(id="traffic") if self._configured("traffic") else self._unconfigured(1)
+            yield CachePane(id="cache") if self._configured("cache") else self._unconfigured(2)
+            yield QueuesPane(id="queues") if self._configured("queues") else self._unconfigured(3)
+            yield DlqPane(id="dlq") if self._configured("dlq") else self._unconfigured(4)
+            yield BreakersPane(id="breakers") if self._configured("breakers") else self._unconfigured(5)
+            yield MongoPane(id="mongo") if self._configured("mongo") else self._unconfigured(6)
         yield Footer()
+
+    @staticmethod
+    def _unconfigured(index: int) -> UnconfiguredPane:
+        key, pane_id, name, hint = PANES[index]
+        return UnconfiguredPane("MongoDB" if pane_id == "mongo" else name, key, hint, id=pane_id)
+
+    def _fatal_error(self) -> None:
+        """Textual's crash report prints every frame's local variables — the settings, passwords and tokens
+        included — to a terminal others may be watching: report frames and scrubbed messages only."""
+        import sys
+
+        from console.config_checks import secret_values
+        from console.crash import crash_renderable
+
+        self.bell()
+        self.panic(crash_renderable(sys.exc_info(), secret_values(self.settings)))
 
     def on_mount(self) -> None:
         banner = self.main_screen.query_one(EnvBanner)
@@ -187,10 +253,19 @@ class OpsConsoleApp(App[int]):
         self._layout_for(self.size.width, self.size.height)
         for reading in self._initial:
             self.board.apply(reading)
+            self.timeline.observe(reading, self.board)
+            self.tape.append(reading)
         self.board.take_breaker_changes()  # history, not news: only live transitions are announced
+        if self.replay is not None:
+            self._start_replay()
         self._refresh_all()
         self._tick()
         self.set_interval(1.0, self._tick)
+        from console.config_checks import config_warnings, tls_opt_outs
+
+        banner.tls_off = bool(tls_opt_outs(self.settings))  # an opt-out stays visible, not just notified once
+        for warning in config_warnings(self.settings):  # TLS opt-outs, a readable file holding secrets
+            self.notify(clean(warning, 300), title="config", severity="warning", timeout=30, markup=False)
         if self._collect and (self._sources or self._source_factory is not None):
             # Paint first; connect after the first frame so start-up is never held by a slow backend.
             self.call_after_refresh(self._start_collection)
@@ -221,17 +296,51 @@ class OpsConsoleApp(App[int]):
 
     @on(ReadingArrived)
     def _reading_arrived(self, message: ReadingArrived) -> None:
-        self.board.apply(message.reading)
-        for info, before in self.board.take_breaker_changes():
+        reading = message.reading
+        board = self.live_board
+        before = board.readings.get(reading.source)
+        was = board.status_of(before) if before is not None and self.replay is None else None
+        board.apply(reading)
+        self.tape.append(reading)
+        self.timeline.observe(reading, board)
+        if self.recorder is not None:
+            self._record(reading)
+        changes = board.take_breaker_changes()
+        if self.replay is not None:
+            return  # a past moment is on screen: the live board keeps up, the panes wait for `L`
+        for info, before_state in changes:
             opened = info.state.value in ("OPEN", "FORCED_OPEN")
             self.notify(
-                clean(f"breaker {info.service}/{info.name}: {before.value} → {info.state.value}", 120),
+                clean(f"breaker {info.service}/{info.name}: {before_state.value} → {info.state.value}", 120),
                 severity="error" if opened else "information",
                 timeout=8,
                 markup=False,  # names come from the services: text, not markup
             )
+        # A verdict that changed is shown at once; figures that merely moved wait for the pane's next repaint.
+        self._pane_changed(reading.kind, urgent=bool(changes) or was is not board.status_of(reading))
+
+    def _pane_changed(self, kind: str, urgent: bool = False) -> None:
+        """Repaint `kind`'s pane now if `urgent`, else with every other pane whose readings arrived, at most
+        PANE_REPAINT seconds later: about ten sources report per second, and a repaint per reading rewrote
+        the Health pane seven times a second. One shared flush also means one screen update, not one per pane."""
+        if urgent:
+            self._dirty.discard(kind)
+            self._paint({kind})
+            return
+        self._dirty.add(kind)
+        if self._repaint_timer is None:
+            self._repaint_timer = self.set_timer(PANE_REPAINT, self._repaint_dirty, name="repaint")
+
+    def _repaint_dirty(self) -> None:
+        self._repaint_timer = None
+        kinds, self._dirty = self._dirty, set()
+        if kinds and self.replay is None:  # a review's rebuild repainted everything already
+            self._paint(kinds)
+
+    def _paint(self, kinds: set[str]) -> None:
         try:
-            self._refresh_kind(message.reading.kind)
+            for kind in kinds:
+                self._refresh_kind(kind)
             self._refresh_summary()
         except (NoMatches, ScreenStackError):
             pass  # the app is shutting down and its widgets are gone; the board still has the reading
@@ -242,7 +351,7 @@ class OpsConsoleApp(App[int]):
         self._refresh_summary()
 
     def _refresh_kind(self, kind: str) -> None:
-        now = self.clock()
+        now = self.now()
         if kind == "health":
             pane = self.main_screen.query_one(HealthPane)
             rows = self.board.health_rows()
@@ -365,11 +474,21 @@ class OpsConsoleApp(App[int]):
         return max(statuses, key=lambda s: s.rank) if statuses else Status.UNKNOWN
 
     def _refresh_summary(self) -> None:
-        items = tuple((key, name, self._pane_status(pane_id)) for key, pane_id, name, _ in PANES)
+        # One verdict per reading, shared by the per-pane items and the banner's counts (as `_pane_status`).
+        judged = [(reading.kind, self.board.status_of(reading)) for reading in self.board.readings.values()]
+        expected = set(self.board.expected.values())
+
+        def pane_status(kind: str) -> Status | None:
+            if kind not in expected:
+                return None
+            statuses = [s for k, s in judged if k == kind]
+            return max(statuses, key=lambda s: s.rank) if statuses else Status.UNKNOWN
+
+        items = tuple((key, name, pane_status(pane_id)) for key, pane_id, name, _ in PANES)
         self.main_screen.query_one(SummaryBar).items = items
         counts = {s: 0 for s in Status}
-        for reading in self.board.readings.values():
-            counts[self.board.status_of(reading)] += 1
+        for _kind, status in judged:
+            counts[status] += 1
         bad = [f"{counts[s]} {s.value}" for s in (Status.CRIT, Status.WARN, Status.UNKNOWN) if counts[s]]
         self.main_screen.query_one(EnvBanner).overall = (
             " · ".join(bad) if bad else ("all ok" if self.board.readings else "")
@@ -377,26 +496,31 @@ class OpsConsoleApp(App[int]):
 
     def _tick(self) -> None:
         """Once a second: ages in pane subtitles (only repainted when their text changes) and the clock."""
-        now = self.clock()
+        now = self.now()
         if not self.screen_stack:
             return
         for pane in self.main_screen.query(Pane):
             pane.now = now
         banner = self.main_screen.query_one(EnvBanner)
-        banner.clock = now.strftime("%H:%M UTC")
+        banner.clock = self.clock().strftime("%H:%M UTC")
+        banner.recording = self.recorder is not None
         if self.write.until is not None and not self.write.active():
             self.write.disable()
             self.notify("write mode expired: back to read-only", severity="warning")
         banner.write_until = self.write.until.strftime("%H:%M") if self.write.active() and self.write.until else ""
         problem = self.audit.mirror_problem()
         if problem and problem != self._journal_problem:
-            self.notify(problem, severity="warning", timeout=10)  # the record is spooled, never dropped
+            self.notify(problem, severity="warning", timeout=10, markup=False)  # the record is spooled, never dropped
         self._journal_problem = problem
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:
         if event.state is WorkerState.ERROR and event.worker.error is not None:
-            self.notify(f"{event.worker.name} stopped: {event.worker.error}", severity="error", timeout=10)
+            from console.config_checks import secret_values
+            from console.secrets import redact_text
+
+            text = redact_text(f"{event.worker.name} stopped: {event.worker.error}", secret_values(self.settings))
+            self.notify(clean(text, 300), severity="error", timeout=10, markup=False)  # foreign text: no markup
 
     # --- actions --------------------------------------------------------------------------------------
 
@@ -407,7 +531,10 @@ class OpsConsoleApp(App[int]):
         self.notify("refreshing every source", timeout=2)
 
     def action_toggle_pause(self) -> None:
-        """Stop / restart polling; the banner shows PAUSED meanwhile."""
+        """Stop / restart polling; the banner shows PAUSED meanwhile. In a replay: play / pause."""
+        if self.replay is not None:
+            self.action_replay_play()
+            return
         banner = self.main_screen.query_one(EnvBanner)
         banner.paused = not banner.paused
         if self.collector is not None:
@@ -415,6 +542,8 @@ class OpsConsoleApp(App[int]):
 
     def action_toggle_write(self) -> None:
         """Read-only by default; write mode needs a reason and expires by itself."""
+        if self._refuse_in_replay():
+            return
         if self.write.active():
             self.write.disable()
             self._tick()
@@ -437,6 +566,8 @@ class OpsConsoleApp(App[int]):
         from console.queue_actions import QueueAction
         from console.screens.queue_action import QueueActionScreen
 
+        if self._refuse_in_replay():
+            return
         verb = "resume" if message.verb == "pause" and message.paused else message.verb
         action = QueueAction(self.settings, verb, message.kind, message.queue, self.audit)
         self.push_screen(QueueActionScreen(action, self.write))
@@ -444,7 +575,7 @@ class OpsConsoleApp(App[int]):
     @on(CachePane.InvalidateRequested)
     def _invalidate(self) -> None:
         instances = self.settings.redis_instances
-        if not instances:
+        if not instances or self._refuse_in_replay():
             return
         instance = instances[0]
         from console.actions import CacheInvalidation
@@ -479,10 +610,13 @@ class OpsConsoleApp(App[int]):
     def _browse_dlq(self, message: DlqPane.Chosen) -> None:
         from console.screens.dlq_browse import DlqBrowseScreen
 
+        if self._refuse_in_replay():
+            return
+
         try:
             store = self.dlq_store_for(message.kind, message.name)
         except ConsoleError as exc:
-            self.notify(str(exc), severity="error")
+            self.notify(str(exc), severity="error", markup=False)
             return
         timeout = self.settings.dlq.timeout * 2 if self.settings.dlq else 10.0
         self.push_screen(DlqBrowseScreen(store, self.open_dlq_action, timeout))
@@ -507,6 +641,9 @@ class OpsConsoleApp(App[int]):
         from console.breaker_actions import BreakerAction
         from console.screens.breaker_action import BreakerActionScreen
 
+        if self._refuse_in_replay():
+            return
+
         info = next(
             (
                 r.info
@@ -525,6 +662,251 @@ class OpsConsoleApp(App[int]):
         # console: it must end even if the console is closed first.
         if self.collector is not None:
             self.collector.refresh()
+
+    # --- timeline, replay, recording, export ------------------------------------------------------------
+
+    def _refuse_in_replay(self) -> bool:
+        """Actions act on the systems as they are now: never from a replay or a reviewed past moment."""
+        if self.replay is None:
+            return False
+        if self.replaying_file:
+            self.notify("REPLAY: actions are disabled (this is a recording)", severity="warning")
+        else:
+            self.notify("reviewing a past moment: press L for live before acting", severity="warning")
+        return True
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action.startswith("replay_"):
+            return self.replay is not None
+        if action == "live":
+            return self.replay is not None and not self.replaying_file
+        if action == "toggle_recording":
+            return not self.replaying_file
+        return True
+
+    def _start_replay(self) -> None:
+        assert self.replay is not None
+        self._replay_rebuild(self.replay.seek(self.replay.now()))
+        if self.replaying_file:
+            self.set_interval(REPLAY_TICK, self._replay_tick)
+
+    def _replay_tick(self) -> None:
+        if self.replay is None:
+            return
+        due = self.replay.advance(REPLAY_TICK)
+        if due:
+            self._replay_apply(due)
+        self._show_replay_state()
+
+    def _replay_apply(self, readings: list[Reading]) -> None:
+        kinds = set()
+        for reading in readings:
+            self.board.apply(reading)
+            kinds.add(reading.kind)
+        self.board.take_breaker_changes()
+        try:
+            for kind in kinds:
+                self._refresh_kind(kind)
+            self._refresh_summary()
+        except (NoMatches, ScreenStackError):
+            pass
+
+    def _replay_rebuild(self, readings: list[Reading]) -> None:
+        """Going back in time: a fresh board from the first reading up to the new moment."""
+        settings = self.settings
+        self.board = Board(history=settings.history, traffic=settings.traffic, cache=settings.env.cache)
+        for name, kind in self.live_board.expected.items():
+            self.board.expect(name, kind)
+        for reading in readings:
+            self.board.apply(reading)
+        self.board.take_breaker_changes()
+        try:
+            self._refresh_all()
+        except (NoMatches, ScreenStackError):
+            pass
+        self._show_replay_state()
+
+    def _show_replay_state(self) -> None:
+        try:
+            banner = self.main_screen.query_one(EnvBanner)
+        except (NoMatches, ScreenStackError):
+            return  # not composed yet, or shutting down
+        if self.replay is None:
+            banner.replay = ""
+            return
+        label = "REPLAY" if self.replaying_file else "PAST"
+        banner.replay = f"{label} {self.replay.describe()}"
+        for pane in self.main_screen.query(Pane):
+            pane.now = self.replay.now()
+
+    def action_replay_play(self) -> None:
+        if self.replay is not None:
+            if self.replay.finished and self.replay.paused is False:
+                self._replay_rebuild(self.replay.seek(self.replay.first))
+            self.replay.paused = not self.replay.paused
+            self._show_replay_state()
+
+    def action_replay_step(self) -> None:
+        if self.replay is not None:
+            self.replay.paused = True
+            self._replay_apply(self.replay.step())
+            self._show_replay_state()
+
+    def action_replay_step_back(self) -> None:
+        if self.replay is not None:
+            self.replay.paused = True
+            self._replay_rebuild(self.replay.step_back())
+
+    def action_replay_seek(self, seconds: float) -> None:
+        if self.replay is None:
+            return
+        target = self.replay.now() + timedelta(seconds=seconds)
+        if seconds > 0:
+            self._replay_apply(self.replay.seek_forward(target))
+            self._show_replay_state()
+        else:
+            self._replay_rebuild(self.replay.seek(target))
+
+    def action_replay_speed(self, direction: int) -> None:
+        if self.replay is not None:
+            speed = self.replay.faster() if direction > 0 else self.replay.slower()
+            self._show_replay_state()
+            self.notify(f"replay speed ×{speed:g}", timeout=2)
+
+    def action_replay_edge(self, edge: str) -> None:
+        if self.replay is not None:
+            self._replay_rebuild(self.replay.seek(self.replay.first if edge == "start" else self.replay.last))
+
+    def review(self, moment: datetime) -> None:
+        """Show the screen as it was at `moment` (from the in-memory tape), paused there; `L` returns."""
+        if self.replaying_file and self.replay is not None:
+            self._replay_rebuild(self.replay.seek(moment))
+            return
+        if not self.tape:
+            return
+        self.replay = ReplayDriver(list(self.tape), start=moment)
+        self.replay.paused = True
+        self._replay_rebuild(self.replay.seek(moment))
+
+    def action_live(self) -> None:
+        if self.replay is None or self.replaying_file:
+            return
+        self.replay = None
+        self.board = self.live_board
+        self._refresh_all()
+        self._show_replay_state()
+        self._tick()
+
+    def action_timeline(self) -> None:
+        from console.screens.timeline import TimelineScreen
+
+        title = f"replay of {self.replay_title}" if self.replaying_file and self.replay_title else ""
+
+        def jump(event: TimelineEvent | None) -> None:
+            if event is None:
+                return
+            self.review(event.at)
+            self._show_pane(event.lane if event.lane in {p for _, p, _, _ in PANES} else "health")
+            where = "replay" if self.replaying_file else "the screen"
+            back = "" if self.replaying_file else " · L: live"
+            self.notify(f"{where} at {event.at.strftime('%H:%M:%S')}: {event.lane}{back}", timeout=4)
+
+        self.push_screen(TimelineScreen(self.timeline.ordered(), title), jump)
+        if not self.replaying_file:
+            self.run_worker(self._journal_actions, thread=True, group="journal", exclusive=True, exit_on_error=False)
+
+    def _journal_actions(self) -> None:
+        """Actions other consoles on this host journaled while this one ran (read in a thread: file IO)."""
+        from console.audit import tail_records
+
+        since = self.tape[0].at if self.tape else self.clock() - timedelta(hours=1)
+        records = [r for r in tail_records(self.audit.path) if str(r.get("at", "")) >= since.isoformat()]
+        self.call_from_thread(self._add_actions, records)
+
+    def _add_actions(self, records: list[dict[str, Any]]) -> None:
+        from console.screens.timeline import TimelineScreen
+
+        screen: Any = self.screen
+        if self.timeline.extend_actions(records) and isinstance(screen, TimelineScreen):
+            screen.show(self.timeline.ordered())
+
+    @on(ActionJournaled)
+    def _action_journaled(self, message: ActionJournaled) -> None:
+        self.timeline.observe_action(message.record)
+        if self.recorder is not None:
+            from console.timeline import _parse_time
+
+            self.recorder.action(message.record, _parse_time(message.record.get("at")) or self.clock())
+
+    def action_toggle_recording(self) -> None:
+        """Start (or stop) writing every reading and action to a compressed recording."""
+        if self.replaying_file:
+            return
+        if self.recorder is not None:
+            recorder, self.recorder = self.recorder, None
+            recorder.close()
+            self.notify(f"recording stopped: {recorder.count} readings in {recorder.path}", timeout=8)
+            self._tick()
+            return
+        from console.audit import default_path
+        from console.config_checks import secret_values
+        from console.recording import RecordingError, RecordingWriter, header_for
+
+        name = f"opsconsole-{self.settings.env.name}-{self.clock():%Y%m%d-%H%M%S}.jsonl.gz"
+        path = default_path().parent / "recordings" / name
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            header = header_for(self.settings, dict(self.live_board.expected))
+            self.recorder = RecordingWriter(path, header, secret_values(self.settings))
+        except (RecordingError, OSError) as exc:
+            self.notify(f"cannot record: {exc}", severity="error")
+            return
+        for reading in self.live_board.readings.values():  # the recording opens on the current picture
+            self._record(reading)
+        self.notify(f"recording to {path} (ctrl+r stops)", timeout=8)
+        self._tick()
+
+    def _record(self, reading: Reading) -> None:
+        assert self.recorder is not None
+        try:
+            self.recorder.reading(reading)
+        except OSError as exc:
+            recorder, self.recorder = self.recorder, None
+            self.notify(f"recording stopped: cannot write {recorder.path}: {exc}", severity="error", timeout=10)
+
+    def action_export(self) -> None:
+        """Write the findings on screen as Markdown plus an SVG screenshot, for the ticket."""
+        from console.config_checks import secret_values
+        from console.findings import findings_markdown
+
+        at = self.now()
+        note = ""
+        if self.replay is not None:
+            note = f"replay of {self.replay_title}" if self.replaying_file else "a past moment of this session"
+        env = self.settings.env
+        secrets = secret_values(self.settings)
+        markdown = findings_markdown(self.board, self.timeline.ordered(), env.name, at, env.protected, note, secrets)
+        svg = self.export_screenshot(title=f"opsconsole · {env.name} · {at:%Y-%m-%d %H:%M:%S} UTC")
+        self.run_worker(
+            lambda: self._write_export(markdown, svg, at, secrets), thread=True, group="export", exit_on_error=False
+        )
+
+    def _write_export(self, markdown: str, svg: str, at: datetime, secrets: tuple[str, ...]) -> None:
+        from console.findings import export_dir
+        from console.secrets import redact_text
+
+        folder = export_dir()
+        stem = f"opsconsole-{self.settings.env.name}-{at:%Y%m%d-%H%M%S}"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            md_path, svg_path = folder / f"{stem}.md", folder / f"{stem}.svg"
+            md_path.write_text(markdown, encoding="utf-8")
+            svg_path.write_text(redact_text(svg, secrets), encoding="utf-8")
+        except OSError as exc:
+            self.call_from_thread(self.notify, f"export failed: {exc}", severity="error", timeout=10)
+            return
+        self.exports.extend([md_path, svg_path])
+        self.call_from_thread(self.notify, f"findings written to {md_path} (+ .svg)", timeout=10)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
@@ -573,6 +955,45 @@ class OpsConsoleApp(App[int]):
             yield SystemCommand(
                 f"Show {name} pane", f"Focus the {name} pane ({key})", lambda pane_id=pane_id: self._show_pane(pane_id)
             )
+        yield SystemCommand("Timeline", "Every change across every pane on one time axis (t)", self.action_timeline)
+        yield SystemCommand("Export findings", "Markdown + SVG screenshot for the ticket (x)", self.action_export)
+        if not self.replaying_file:
+            yield SystemCommand(
+                "Start / stop recording",
+                "Write every reading and action to a file (ctrl+r)",
+                self.action_toggle_recording,
+            )
+        if self.settings.env.demo_control and not self.replaying_file:
+            from console.demo.incidents import INCIDENTS
+
+            for name, incident in INCIDENTS.items():
+                yield SystemCommand(
+                    f"Demo incident: {name}", incident.summary, lambda name=name: self.start_demo_incident(name)
+                )
+            yield SystemCommand(
+                "Demo incident: clear", "End every demo incident", lambda: self.start_demo_incident("clear")
+            )
+
+    def start_demo_incident(self, name: str) -> None:
+        """Ask the demo stack's control endpoint to start an incident (in a thread, with a timeout)."""
+        url = f"{(self.settings.env.demo_control or '').rstrip('/')}/incidents/{name}"
+
+        def post() -> None:
+            import httpx
+
+            try:
+                response = httpx.post(url, timeout=5.0, trust_env=False)
+                ok = response.status_code == 200
+                detail = "" if ok else response.json().get("error", response.text)
+            except (httpx.HTTPError, ValueError) as exc:
+                ok, detail = False, f"demo stack not reachable ({type(exc).__name__})"
+            if ok:
+                verb = "cleared" if name == "clear" else "started: watch the first screen"
+                self.call_from_thread(self.notify, f"demo incident {name} {verb}", timeout=6)
+            else:
+                self.call_from_thread(self.notify, f"demo incident {name}: {clean(detail, 200)}", severity="error")
+
+        self.run_worker(post, thread=True, group="demo", exit_on_error=False)
 
 
 def make_app(
@@ -582,6 +1003,9 @@ def make_app(
     readings: Iterable[Reading] = (),
     collect: bool = True,
     source_factory: Callable[[], Sequence[Source]] | None = None,
+    replay: ReplayDriver | None = None,
+    panes: Sequence[str] | None = None,
+    replay_title: str = "",
 ) -> OpsConsoleApp:
     """The factory tests, the CLI and the snapshot fixtures share."""
-    return OpsConsoleApp(settings, sources, clock, readings, collect, source_factory)
+    return OpsConsoleApp(settings, sources, clock, readings, collect, source_factory, replay, panes, replay_title)

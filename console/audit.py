@@ -17,7 +17,7 @@ import os
 import re
 import socket
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -102,6 +102,8 @@ class AuditLog:
         self.path = path or default_path()
         self.mirror = mirror
         self._handover_error: str | None = None
+        # Called with each record once it is in the local journal (the TUI's timeline and recorder).
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
 
     def append(self, record: AuditRecord) -> None:
         line = record.to_json() + "\n"
@@ -116,6 +118,11 @@ class AuditLog:
                 os.close(fd)
         except OSError as exc:
             raise AuditError(f"cannot write audit journal {self.path}: {exc.strerror or exc}") from None
+        for listener in self.listeners:
+            try:
+                listener(json.loads(line))
+            except Exception:  # noqa: BLE001, S112 - a display hook must never fail an action that is done
+                continue
         if self.mirror is not None:
             # The record is safely in the local journal; the shared copy must not fail the action.
             try:
@@ -241,3 +248,27 @@ class AuditFilter:
             # `at` is stored as written locally: UTC isoformat, whose strings sort in time order.
             query["at"] = {"$gte": self.since.astimezone(UTC).isoformat()}
         return query
+
+
+def tail_records(path: Path, max_bytes: int = 256 * 1024) -> list[dict[str, Any]]:
+    """The journal's most recent records (at most its last `max_bytes`): cheap to read on a long-lived host."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - max_bytes))
+            data = handle.read()
+    except OSError:
+        return []
+    lines = data.split(b"\n")
+    if size > max_bytes:
+        lines = lines[1:]  # the first line is cut in the middle
+    records = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from console.config import Settings, load_settings
+from console.config_checks import config_warnings
 from console.errors import ActionRefused, ConfigError
 from console.secrets import redact_url
 
@@ -150,19 +151,41 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--shared", action="store_true", help="read the shared MongoDB journal instead")
     audit.add_argument("--json", action="store_true", help="one JSON record per line")
 
+    from console.demo.incidents import INCIDENTS
+
     demo = sub.add_parser("demo", help="the local demo stack (health endpoints of every format)")
-    demo_sub = demo.add_subparsers(dest="demo_command", metavar="ACTION", required=True)
+    demo.add_argument(
+        "--incident",
+        choices=[*INCIDENTS, "clear"],
+        help="start an incident on the running demo stack (" + ", ".join(INCIDENTS) + "), or clear them",
+    )
+    demo_sub = demo.add_subparsers(dest="demo_command", metavar="ACTION")
     demo_sub.add_parser("serve", help="run the demo backend in the foreground")
     demo_sub.add_parser("up", help="start the demo backend in the background unless it runs already")
     demo_sub.add_parser("down", help="stop the background demo backend")
     ctl = demo_sub.add_parser("ctl", help="change a demo service: stop, start, degrade, fail, heal")
     ctl.add_argument("verb", choices=["stop", "start", "degrade", "fail", "heal", "list"])
     ctl.add_argument("service", nargs="?", help="service name (see `opsconsole demo ctl list`)")
+
+    record = sub.add_parser("record", help="write every reading and action to a compressed recording (headless)")
+    _common(record)
+    record.add_argument("file", help="where to write (.jsonl.gz); never overwritten")
+    record.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long (default: ctrl+c)")
+    replay = sub.add_parser("replay", help="play a recording in the console: pause, step, seek, speed")
+    replay.add_argument("file", help="a recording written by `opsconsole record` or ctrl+r")
+    replay.add_argument("--speed", type=float, default=1.0, help="playback speed (0.25 … 64, default 1)")
+    replay.add_argument("--at", metavar="HH:MM:SS", help="start at this moment of the recording")
+    replay.add_argument("--paused", action="store_true", help="open paused")
     return parser
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings(args.config, args.env, refresh=args.refresh)
+    from console.config_checks import secret_values
+    from console.log_redaction import redact_logs
+
+    settings = load_settings(args.config, args.env, refresh=args.refresh)
+    redact_logs(secret_values(settings))  # libraries log URLs with their passwords (httpx at INFO)
+    return settings
 
 
 def _print_config_errors(error: ConfigError) -> None:
@@ -181,7 +204,16 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         + (" (protected)" if env.protected else "")
     )
     print(f"  health targets: {len(env.health)}; mongo: {'yes' if env.mongo else 'no'}")
+    _print_warnings(settings)
     return 0
+
+
+def _print_warnings(settings: Settings) -> None:
+    """TLS opt-outs and a readable config file holding secrets: never silent (stderr, stdout stays data)."""
+    from console.sanitize import clean
+
+    for warning in config_warnings(settings):
+        print(f"opsconsole: warning: {clean(warning, 500)}", file=sys.stderr)
 
 
 def cmd_config_show(args: argparse.Namespace) -> int:
@@ -210,6 +242,7 @@ def cmd_config_show(args: argparse.Namespace) -> int:
         "prometheus_url": redact_url(env.prometheus_url) if env.prometheus_url else None,
         "dlq": _dlq_doc(settings),
         "breakers": _breakers_doc(settings),
+        "warnings": config_warnings(settings),
     }
     print(json.dumps(doc, indent=2))
     return 0
@@ -252,6 +285,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     from console.snapshot import render_text, run_snapshot
 
     settings = _settings(args)
+    _print_warnings(settings)
     document = asyncio.run(run_snapshot(settings))
     if args.json:
         print(json.dumps(document, indent=2, ensure_ascii=True))
@@ -363,7 +397,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from console.demo import control
 
-    return control.main(args.demo_command, getattr(args, "verb", None), getattr(args, "service", None))
+    if not args.demo_command and not args.incident:
+        print("opsconsole demo: name an action (serve, up, down, ctl) or --incident NAME", file=sys.stderr)
+        return 2
+    return control.main(args.demo_command, getattr(args, "verb", None), getattr(args, "service", None), args.incident)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -380,6 +417,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_act(args)
         if args.command == "audit":
             return cmd_audit(args)
+        if args.command == "record":
+            from console.record_cli import record
+
+            return record(_settings(args), args.file, args.duration)
+        if args.command == "replay":
+            from console.record_cli import replay
+
+            return replay(args.file, args.speed, args.at, args.paused)
         if args.command == "dlq":
             from console.dlq_cli import run as run_dlq
 
@@ -393,6 +438,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG if args.command == "snapshot" else 2
     except KeyboardInterrupt:
         return 130
+    except Exception as error:  # noqa: BLE001 - the last line of defence: a report with credentials masked
+        from console.crash import report_crash
+
+        return report_crash(error, _known_secrets(args))
+
+
+def _known_secrets(args: argparse.Namespace) -> tuple[str, ...]:
+    """The configured credentials, to mask in a crash report (none if the config cannot even be read)."""
+    from console.config_checks import secret_values
+
+    try:
+        return secret_values(_settings(args))
+    except Exception:  # noqa: BLE001 - crashing while reporting a crash helps nobody
+        return ()
 
 
 if __name__ == "__main__":

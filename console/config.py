@@ -182,6 +182,8 @@ class Environment:
     lists: ListQueuesConfig | None = None
     dlq: DlqConfig | None = None
     breakers: BreakersConfig | None = None
+    # The demo stack's control endpoint: its incidents show up in the command palette.
+    demo_control: str | None = None
 
 
 @dataclass(frozen=True)
@@ -354,6 +356,7 @@ _ENV_KEYS = {
     "lists",
     "dlq",
     "breakers",
+    "demo_control",
 }
 _FLEET_KEYS = {"name", "query", "labels", "interval"}
 _PROMETHEUS_KEYS = {"url", "token", "username", "password", "ca_file", "verify_tls", "timeout"}
@@ -485,6 +488,7 @@ def _parse_env(check: _Checker, env_name: str, raw: Any, options: Mapping[str, A
         **_parse_queues(check, prefix, table, options),
         dlq=parse_dlq(check, prefix, table, options),
         breakers=parse_breakers(check, prefix, table, options),
+        demo_control=check.url(table, "demo_control", prefix, HTTP),
     )
 
 

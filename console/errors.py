@@ -6,6 +6,8 @@ and the app only ever handle these, and their messages are already safe to show 
 
 from __future__ import annotations
 
+from console.sanitize import clean
+
 
 class ConsoleError(Exception):
     """Base of every error opsconsole raises on purpose."""
@@ -15,7 +17,8 @@ class ConfigError(ConsoleError):
     """A config file or setting is invalid; the message names file, key and expectation."""
 
     def __init__(self, problems: list[str]):
-        self.problems = problems
+        # Keys and values quoted from the file are text, never terminal control (a quoted TOML key may hold ESC).
+        self.problems = [clean(problem, 2000) for problem in problems]
         super().__init__("\n".join(problems))
 
 

@@ -569,3 +569,20 @@ class BreakerRow:
     info: BreakerInfo
     status: Status
     history: tuple[BreakerState, ...] = ()
+
+
+# --- Timeline ------------------------------------------------------------------------------------------
+
+TIMELINE_LANES = ("health", "traffic", "cache", "queues", "dlq", "breakers", "mongo", "actions")
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    """Something that changed, on the one time axis shared by every pane (see console.timeline)."""
+
+    at: datetime
+    lane: str  # one of TIMELINE_LANES: the pane it came from
+    subject: str  # what changed: a service, queue, breaker, cache namespace, the action's target
+    severity: Status
+    text: str
+    source: str = ""  # the reading's source, for jumping to it

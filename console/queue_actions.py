@@ -21,6 +21,8 @@ from console.audit import AuditLog, AuditRecord
 from console.config import Settings
 from console.errors import ActionRefused, SourceUnavailable
 from console.safety import Confirmation, WriteMode, refusal
+from console.sanitize import clean
+from console.secrets import redact_text, url_password
 
 BULL_VERBS = ("pause", "resume", "retry", "clean")
 KEY_CONFIRM_LIMIT = 1000  # more jobs or messages than this: type the queue name
@@ -81,11 +83,23 @@ class QueueAction:
             raise ActionRefused("dead-letter queues are purged from the DLQ pane, not here")
 
     def _bull_queue(self):  # type: ignore[no-untyped-def]
+        import redis.asyncio as aioredis
         from bullmq import Queue
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
         assert self.settings.env.bullmq is not None
         config = self.settings.env.bullmq
-        return Queue(self.queue, {"connection": config.redis_url, "prefix": config.prefix})
+        # Our own client: bullmq's default one retries a refused password forever (`act` hung on it).
+        client = aioredis.Redis.from_url(
+            config.redis_url,
+            decode_responses=True,
+            socket_timeout=config.timeout,
+            socket_connect_timeout=config.timeout,
+            retry=Retry(NoBackoff(), 0),
+            client_name="opsconsole",
+        )
+        return Queue(self.queue, {"connection": client, "prefix": config.prefix})
 
     async def dry_run(self) -> QueuePlan:
         self._check()
@@ -95,7 +109,9 @@ class QueueAction:
                 counts = await queue.getJobCounts("waiting", "failed", "completed", "paused", "active")
                 paused = await queue.isPaused()
             except Exception as exc:  # noqa: BLE001
-                raise SourceUnavailable(f"BullMQ: {exc}") from None
+                secret = url_password(self.settings.env.bullmq.redis_url) if self.settings.env.bullmq else None
+                text = clean(redact_text(str(exc) or type(exc).__name__, (secret or "",)), 160)
+                raise SourceUnavailable(f"BullMQ: {text}") from None
             finally:
                 await queue.close()
             affected, summary = {

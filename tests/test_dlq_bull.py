@@ -418,7 +418,7 @@ async def test_a_hostile_job_browses_capped_and_neutralised_and_round_trips_byte
             "data": evil_data,
             "opts": b'{"attempts":1,\xff}',
             "failedReason": "\x1b]0;pwned\x07boom \x9b\ncaused by",
-            "stacktrace": b"[\"Error: x\\n    at evil (\x1b[2J/app.js:1:1)\"",  # cut short: not JSON
+            "stacktrace": b'["Error: x\\n    at evil (\x1b[2J/app.js:1:1)"',  # cut short: not JSON
             "timestamp": str(int(now)),
             "finishedOn": str(int(now)),
             "atm": "\xff",

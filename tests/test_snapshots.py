@@ -238,3 +238,40 @@ class TestBreakersPane:
             await pilot.pause()
 
         assert snap_compare(make_scene_app("degraded"), terminal_size=WIDE, run_before=ask)
+
+
+def _replay_at(offset_seconds: float):  # type: ignore[no-untyped-def]
+    from tests.fixtures.screenshots import replay_app
+
+    assert offset_seconds == 100  # the paused moment the README's screenshot shows too
+    return replay_app()
+
+
+class TestTimeline:
+    """The timeline (lanes on one axis, events with offsets), replay mode, and a jump to a past moment."""
+
+    @SIZES
+    def test_timeline(self, snap_compare, size):
+        async def open_timeline(pilot):
+            await pilot.press("t")
+            await pilot.pause()
+
+        assert snap_compare(make_scene_app("degraded"), terminal_size=size, run_before=open_timeline)
+
+    def test_timeline_selected_breaker(self, snap_compare):
+        async def select(pilot):
+            await pilot.press("t", "down", "down", "down", "down", "down", "down")
+            await pilot.pause()
+
+        assert snap_compare(make_scene_app("degraded"), terminal_size=WIDE, run_before=select)
+
+    @SIZES
+    def test_replay_mode(self, snap_compare, size):
+        assert snap_compare(_replay_at(100), terminal_size=size)
+
+    def test_jump_to_a_past_moment(self, snap_compare):
+        async def jump(pilot):
+            await pilot.press("t", *["down"] * 5, "enter")  # the breaker opening, 6 s before the last reading
+            await pilot.pause()
+
+        assert snap_compare(make_scene_app("degraded"), terminal_size=WIDE, run_before=jump)

@@ -15,6 +15,7 @@ from textual.reactive import reactive
 from textual.widgets import DataTable
 
 from console.model import BreakerRow, BreakerState, Status
+from widgets.cell_table import CellTable
 from widgets.render import GLYPH, STYLE, duration, safe
 from widgets.table_pane import TablePane
 
@@ -138,11 +139,11 @@ class BreakersPane(TablePane):
     BreakersPane DataTable { height: 1fr; background: $surface; }
     """
 
-    rows: reactive[tuple[BreakerRow, ...]] = reactive((), always_update=True)
+    rows: reactive[tuple[BreakerRow, ...]] = reactive((), always_update=True, repaint=False)
     """Every breaker, open first."""
 
     def compose(self) -> ComposeResult:
-        table: DataTable[Text] = DataTable(cursor_type="row", id="breakers-table")
+        table = CellTable(cursor_type="row", id="breakers-table")
         yield table
 
     def watch_rows(self) -> None:
@@ -154,25 +155,9 @@ class BreakersPane(TablePane):
             self._refresh_table()
 
     def _refresh_table(self, force: bool = False) -> None:
-        table = self.query_one(DataTable)
-        rows = list(self.rows)
-        order = [r.info.key + "@" + r.info.source for r in rows]
-        current = [str(k.value) for k in table.rows]
-        width = self.flex_width()
-        if order == current and not force:
-            for key, row in zip(order, rows, strict=True):
-                for (column, _h, _w), cell in zip(
-                    self.columns, breaker_cells(row, self.now, width, self.columns), strict=True
-                ):
-                    if table.get_cell(key, column) != cell:
-                        table.update_cell(key, column, cell)
-            return
-        highlighted = current[table.cursor_row] if current and 0 <= table.cursor_row < len(current) else None
-        table.clear()
-        for key, row in zip(order, rows, strict=True):
-            table.add_row(*breaker_cells(row, self.now, width, self.columns), key=key)
-        if highlighted in order:
-            table.move_cursor(row=order.index(highlighted), animate=False)
+        columns, width, now = self.columns, self.flex_width(), self.now
+        rows = [(f"{row.info.key}@{row.info.source}", breaker_cells(row, now, width, columns)) for row in self.rows]
+        self.query_one(CellTable).show_rows(rows, [key for key, _h, _w in columns], force=force)
 
     def action_act(self, verb: str) -> None:
         table = self.query_one(DataTable)

@@ -12,11 +12,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widgets import Static
 
 from console.model import CacheStatus, Reading, Status
 from console.units import human_bytes
 from widgets.pane import Pane
+from widgets.quiet_static import QuietStatic
 from widgets.render import GLYPH, STYLE, badge, percent, rate, safe, spark
 
 
@@ -106,7 +106,7 @@ class CachePane(Pane):
     CachePane > Static { height: auto; }
     """
 
-    views: reactive[tuple[CacheView, ...]] = reactive((), always_update=True)
+    views: reactive[tuple[CacheView, ...]] = reactive((), always_update=True, repaint=False)
     """One entry per Redis instance, worst first."""
 
     @dataclass
@@ -114,14 +114,14 @@ class CachePane(Pane):
         """The operator pressed `i`: ask for a pattern, preview, confirm."""
 
     def compose(self) -> ComposeResult:
-        yield Static("waiting for first reading", id="cache-body")
+        yield QuietStatic("waiting for first reading", id="cache-body")
 
     def watch_views(self, views: tuple[CacheView, ...]) -> None:
-        body = self.query_one("#cache-body", Static)
+        body = self.query_one("#cache-body", QuietStatic)
         if not views:
-            body.update("waiting for first reading")
+            body.show("waiting for first reading")
             return
-        body.update(render_instances(views, wide=self.content_size.width >= 70))
+        body.show(render_instances(views, wide=self.content_size.width >= 70))
 
     def on_resize(self) -> None:
         self.watch_views(self.views)

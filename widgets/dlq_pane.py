@@ -16,6 +16,7 @@ from textual.reactive import reactive
 from textual.widgets import DataTable, Static
 
 from console.model import DlqRow
+from widgets.cell_table import CellTable
 from widgets.queues_pane import count
 from widgets.render import GLYPH, STYLE, duration, safe
 from widgets.table_pane import TablePane
@@ -116,13 +117,13 @@ class DlqPane(TablePane):
     DlqPane #dlq-breakdown { height: 1; color: $text-muted; }
     """
 
-    rows: reactive[tuple[DlqRow, ...]] = reactive((), always_update=True)
+    rows: reactive[tuple[DlqRow, ...]] = reactive((), always_update=True, repaint=False)
     """Every DLQ, judged by the board, worst first."""
 
     _breakdown_shown = ""
 
     def compose(self) -> ComposeResult:
-        table: DataTable[Text] = DataTable(cursor_type="row", id="dlq-table")
+        table = CellTable(cursor_type="row", id="dlq-table")
         yield table
         yield Static("", id="dlq-breakdown")
 
@@ -135,25 +136,9 @@ class DlqPane(TablePane):
             self._refresh_table()
 
     def _refresh_table(self, force: bool = False) -> None:
-        table = self.query_one(DataTable)
-        rows = list(self.rows)
-        order = [r.info.key for r in rows]
-        current = [str(k.value) for k in table.rows]
-        width = self.flex_width()
-        if order == current and not force:
-            for row in rows:
-                for (column, _h, _w), cell in zip(
-                    self.columns, dlq_cells(row, self.now, width, self.columns), strict=True
-                ):
-                    if table.get_cell(row.info.key, column) != cell:
-                        table.update_cell(row.info.key, column, cell)
-        else:
-            highlighted = current[table.cursor_row] if current and 0 <= table.cursor_row < len(current) else None
-            table.clear()
-            for row in rows:
-                table.add_row(*dlq_cells(row, self.now, width, self.columns), key=row.info.key)
-            if highlighted in order:
-                table.move_cursor(row=order.index(highlighted), animate=False)
+        columns, width, now = self.columns, self.flex_width(), self.now
+        rows = [(row.info.key, dlq_cells(row, now, width, columns)) for row in self.rows]
+        self.query_one(CellTable).show_rows(rows, [key for key, _h, _w in columns], force=force)
         self._show_breakdown()
 
     def _highlighted(self) -> DlqRow | None:

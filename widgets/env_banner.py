@@ -27,6 +27,12 @@ class EnvBanner(Static):
     """HH:MM when write mode ends; empty while read-only."""
     overall: reactive[str] = reactive("")
     """One-phrase summary of what is wrong, e.g. '2 crit · 1 warn'."""
+    replay: reactive[str] = reactive("")
+    """'REPLAY ▶ 10:14:38 ×4 42%' while a recording plays, 'PAST …' while a past moment is reviewed."""
+    tls_off: reactive[bool] = reactive(False)
+    """Some connection does not verify TLS certificates (an explicit opt-out in the config)."""
+    recording: reactive[bool] = reactive(False)
+    """Every reading is being written to a recording (ctrl+r)."""
 
     def render(self) -> Text:
         wide = self.size.width >= 100
@@ -35,16 +41,26 @@ class EnvBanner(Static):
         text.append_text(safe(label, 40))
         if self.protected:
             text.append(" ⚠ PROTECTED", style="bold")
-        if self.write_until:
+        if self.tls_off:
+            text.append(" │ ")
+            text.append("⚠ TLS OFF" if wide else "⚠TLS", style="bold reverse")
+        if self.replay:
+            text.append(" │ ")
+            text.append(f"⏵ {self.replay}" if wide else self.replay, style="bold reverse")
+            text.append(" │ actions off" if wide else "")
+        elif self.write_until:
             text.append(" │ ")
             text.append(
                 f"✎ WRITE until {self.write_until}" if wide else f"✎ W→{self.write_until}", style="bold reverse"
             )
         else:
             text.append(" │ read-only" if wide else " │ RO")
-        if self.paused:
+        if self.paused and not self.replay:
             text.append(" │ ")
             text.append("⏸ PAUSED", style="bold reverse")
+        if self.recording:
+            text.append(" │ ")
+            text.append("● REC", style="bold red")
         if self.overall:
             text.append(f" │ {self.overall}")
         if self.clock:

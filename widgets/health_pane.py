@@ -12,6 +12,7 @@ from textual.reactive import reactive
 from textual.widgets import DataTable
 
 from console.model import HealthRow, ProbeResult, Status
+from widgets.cell_table import CellTable
 from widgets.pane import Pane
 from widgets.render import GLYPH, STYLE, badge, millis, safe, strip
 
@@ -25,6 +26,7 @@ COLUMNS = (
     ("detail", "DETAIL", None),
 )
 # Cell padding (1 each side) and the fixed columns; DETAIL gets whatever is left of the pane's width.
+COLUMN_KEYS = tuple(key for key, _label, _width in COLUMNS)
 FIXED_WIDTH = sum(w or 0 for _k, _l, w in COLUMNS) + 2 * len(COLUMNS) + 1
 
 
@@ -68,7 +70,7 @@ class HealthPane(Pane):
     HealthPane .empty { color: $text-muted; }
     """
 
-    rows: reactive[tuple[HealthRow, ...]] = reactive((), always_update=True)
+    rows: reactive[tuple[HealthRow, ...]] = reactive((), always_update=True, repaint=False)
     """The rows to show, already sorted worst first by the board."""
 
     @dataclass
@@ -78,7 +80,7 @@ class HealthPane(Pane):
         name: str
 
     def compose(self) -> ComposeResult:
-        table: DataTable[Text] = DataTable(cursor_type="row", zebra_stripes=False, id="health-table")
+        table = CellTable(cursor_type="row", zebra_stripes=False, id="health-table")
         self._add_columns(table)
         yield table
 
@@ -99,23 +101,9 @@ class HealthPane(Pane):
         return 20 if width == 0 else max(8, width - FIXED_WIDTH - 2)  # 0 before the first layout; 2: gutter
 
     def watch_rows(self, rows: tuple[HealthRow, ...]) -> None:
-        table = self.query_one(DataTable)
         width = self.detail_width
-        order = [row.name for row in rows]
-        current = [str(key.value) for key in table.rows]
-        if order == current:
-            # Same targets in the same order: touch only the cells whose content changed.
-            for row in rows:
-                for (column, _label, _width), cell in zip(COLUMNS, row_cells(row, width), strict=True):
-                    if table.get_cell(row.name, column) != cell:
-                        table.update_cell(row.name, column, cell)
-        else:
-            highlighted = current[table.cursor_row] if current and 0 <= table.cursor_row < len(current) else None
-            table.clear()
-            for row in rows:
-                table.add_row(*row_cells(row, width), key=row.name)
-            if highlighted in order:
-                table.move_cursor(row=order.index(highlighted), animate=False)
+        # Same targets in the same order: only the cells whose content changed are repainted.
+        self.query_one(CellTable).show_rows([(row.name, row_cells(row, width)) for row in rows], COLUMN_KEYS)
         counts = {s: sum(1 for r in rows if r.status is s) for s in Status}
         bad = ", ".join(f"{counts[s]} {s.value}" for s in (Status.CRIT, Status.WARN, Status.UNKNOWN) if counts[s])
         self.set_title(f"{self.key} Health · {len(rows)} targets" + (f" · {bad}" if bad else ""))

@@ -7,10 +7,10 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.reactive import reactive
-from textual.widgets import Static
 
 from console.model import MongoStatus, Reading, Status
 from widgets.pane import Pane
+from widgets.quiet_static import QuietStatic
 from widgets.render import GLYPH, STYLE, badge, duration, millis, safe
 
 OP_LABELS = (
@@ -85,24 +85,24 @@ class MongoPane(Pane):
     MongoPane > Static { height: auto; }
     """
 
-    reading: reactive[Reading | None] = reactive(None)
+    reading: reactive[Reading | None] = reactive(None, repaint=False)
     """The last reading of the Mongo source (value may be stale)."""
 
-    findings: reactive[tuple[str, ...]] = reactive(())
+    findings: reactive[tuple[str, ...]] = reactive((), repaint=False)
     """Why the verdict is not ok, as the board judged it."""
 
     def compose(self) -> ComposeResult:
-        yield Static("waiting for first reading", id="mongo-body")
+        yield QuietStatic("waiting for first reading", id="mongo-body")
 
     def _render_body(self) -> None:
         reading = self.reading
-        body = self.query_one("#mongo-body", Static)
+        body = self.query_one("#mongo-body", QuietStatic)
         if reading is None:
-            body.update("waiting for first reading")
+            body.show("waiting for first reading")
         elif isinstance(reading.value, MongoStatus):
-            body.update(render_mongo(reading.value, self.status, self.findings))
+            body.show(render_mongo(reading.value, self.status, self.findings))
         else:
-            body.update(Text.assemble(badge(Status.CRIT), "  ", safe(reading.error or "no data", 200)))
+            body.show(Text.assemble(badge(Status.CRIT), "  ", safe(reading.error or "no data", 200)))
 
     def watch_reading(self) -> None:
         self._render_body()

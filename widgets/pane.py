@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Self
 
+from rich.cells import cell_len
+from textual.geometry import Region
 from textual.markup import escape
 from textual.reactive import reactive
 from textual.widget import Widget
@@ -51,25 +54,89 @@ class Pane(Widget):
         self.set_title(f"{self.key} {self.pane_title}".strip())
 
     _title_text = ""
+    _border_only = False
+
+    def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False) -> Self:
+        # Assigning border_title / border_subtitle repaints the whole pane, table and all; `_set_border`
+        # drops that repaint and repaints only the border line it changed.
+        if self._border_only and not regions and not layout and not recompose:
+            return self
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
+    def _set_border(self, top: bool, markup: str) -> None:
+        """Set the title (`top`) or subtitle, repainting that border line only — from the first cell that
+        differs when the text keeps its length and alignment (a clock's last digit), else all of it."""
+        old = self.border_title if top else self.border_subtitle
+        width, height = self.outer_size
+        if not self.is_mounted or not width or not height or old is None:
+            if top:
+                self.border_title = markup
+            else:
+                self.border_subtitle = markup
+            return
+        self._border_only = True
+        try:
+            if top:
+                self.border_title = markup
+            else:
+                self.border_subtitle = markup
+        finally:
+            self._border_only = False
+        x = 0
+        align = self.styles.border_title_align if top else self.styles.border_subtitle_align
+        plain = "[" not in old + markup and cell_len(old + markup) == len(old + markup)
+        if plain and len(old) == len(markup) and align == "right":
+            same = next((i for i, (a, b) in enumerate(zip(old, markup, strict=True)) if a != b), len(old))
+            # Right-aligned: the label ends a space and a corner before the right edge (2 cells of slack).
+            x = max(0, width - (len(markup) - same) - 4)
+        offset = self.content_offset  # refresh regions are relative to the content area
+        self.refresh(Region(x - offset.x, (0 if top else height - 1) - offset.y, width - x, 1))
 
     def set_title(self, text: str) -> None:
         """Set the border title as plain text (queue and breaker names may hold `[...]`: never markup);
         a same-text assignment would still repaint the whole pane."""
         if self._title_text != text:
             self._title_text = text
-            self.border_title = escape(text)
+            self._set_border(True, escape(text))
 
     def _update_subtitle(self) -> None:
         state, now = self.state, self.now
         text = "not configured" if state is None or now is None else state.describe(now)
+        # The reason quotes backend errors: plain text, never markup (`[link=…]` stays literal).
+        markup = escape(text)
         # Assigning border_subtitle repaints the whole pane even when the text is the same: compare first.
-        if self.border_subtitle != text:
-            self.border_subtitle = text
+        if self.border_subtitle != markup:
+            self._set_border(False, markup)
         if state is None:
             return
-        for mode in (SourceMode.STALE, SourceMode.UNREACHABLE):
-            if self.has_class(f"-{mode.value}") != (state.mode is mode):
-                self.set_class(state.mode is mode, f"-{mode.value}")
+        self._set_border_classes(
+            {f"-{mode.value}": state.mode is mode for mode in (SourceMode.STALE, SourceMode.UNREACHABLE)}
+        )
+
+    def _set_border_classes(self, classes: dict[str, bool]) -> None:
+        """Toggle classes that only recolour the border (-warn, -crit, -stale, -unreachable in DEFAULT_CSS),
+        repainting the border only: a cache verdict flapping between ok and warn rewrote the whole pane."""
+        changed = {name: on for name, on in classes.items() if self.has_class(name) != on}
+        if not changed:
+            return
+        width, height = self.outer_size
+        if not self.is_mounted or not width or not height:
+            for name, on in changed.items():
+                self.set_class(on, name)
+            return
+        self._border_only = True
+        try:
+            for name, on in changed.items():
+                self.set_class(on, name)  # restyles at once: the whole-pane repaint it asks for is dropped
+        finally:
+            self._border_only = False
+        x, y = -self.content_offset.x, -self.content_offset.y  # refresh regions are relative to the content
+        self.refresh(
+            Region(x, y, width, 1),
+            Region(x, y + height - 1, width, 1),
+            Region(x, y, 1, height),
+            Region(x + width - 1, y, 1, height),
+        )
 
     def watch_state(self) -> None:
         self._update_subtitle()
@@ -78,5 +145,4 @@ class Pane(Widget):
         self._update_subtitle()
 
     def watch_status(self, status: Status) -> None:
-        self.set_class(status is Status.WARN, "-warn")
-        self.set_class(status is Status.CRIT, "-crit")
+        self._set_border_classes({"-warn": status is Status.WARN, "-crit": status is Status.CRIT})

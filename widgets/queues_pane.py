@@ -16,6 +16,7 @@ from textual.reactive import reactive
 from textual.widgets import DataTable, Input
 
 from console.model import QueueRow
+from widgets.cell_table import CellTable
 from widgets.render import GLYPH, STYLE, duration, safe, spark
 from widgets.table_pane import TablePane
 
@@ -113,17 +114,17 @@ class QueuesPane(TablePane):
     QueuesPane.-filtering Input { display: block; }
     """
 
-    rows: reactive[tuple[QueueRow, ...]] = reactive((), always_update=True)
+    rows: reactive[tuple[QueueRow, ...]] = reactive((), always_update=True, repaint=False)
     """Every queue, judged by the board."""
     filter_text: reactive[str] = reactive("")
     """Substring the queue names must contain."""
     sort_by: reactive[str] = reactive("status")
     """status (worst, then deepest) or growth."""
-    source_note: reactive[str] = reactive("")
+    source_note: reactive[str] = reactive("", repaint=False)
     """Which way each kind was read (management API or AMQP fallback)."""
 
     def compose(self) -> ComposeResult:
-        table: DataTable[Text] = DataTable(cursor_type="row", id="queues-table")
+        table = CellTable(cursor_type="row", id="queues-table")
         yield table
         yield Input(placeholder="filter queues by name (esc clears)", id="queues-filter")
 
@@ -147,23 +148,9 @@ class QueuesPane(TablePane):
         self.set_title(f"{self.key} Queues" + (f" · {note}" if note else ""))
 
     def _refresh_table(self, force: bool = False) -> None:
-        table = self.query_one(DataTable)
-        rows = self._visible()
-        order = [r.queue.key for r in rows]
-        current = [str(k.value) for k in table.rows]
-        width = self.flex_width()
-        if order == current and not force:
-            for row in rows:
-                for (column, _h, _w), cell in zip(self.columns, queue_cells(row, width, self.columns), strict=True):
-                    if table.get_cell(row.queue.key, column) != cell:
-                        table.update_cell(row.queue.key, column, cell)
-            return
-        highlighted = current[table.cursor_row] if current and 0 <= table.cursor_row < len(current) else None
-        table.clear()
-        for row in rows:
-            table.add_row(*queue_cells(row, width, self.columns), key=row.queue.key)
-        if highlighted in order:
-            table.move_cursor(row=order.index(highlighted), animate=False)
+        columns, width = self.columns, self.flex_width()
+        rows = [(row.queue.key, queue_cells(row, width, columns)) for row in self._visible()]
+        self.query_one(CellTable).show_rows(rows, [key for key, _h, _w in columns], force=force)
 
     def action_filter(self) -> None:
         self.add_class("-filtering")

@@ -12,6 +12,7 @@ from textual.reactive import reactive
 from textual.widgets import DataTable, Static
 
 from console.model import TrafficPoint, TrafficRow
+from widgets.cell_table import CellTable
 from widgets.pane import Pane
 from widgets.render import GLYPH, STYLE, badge, percent, rate, safe, seconds_ms, spark
 
@@ -76,13 +77,13 @@ class TrafficPane(Pane):
     TrafficPane #traffic-note { color: $text-muted; height: auto; }
     """
 
-    rows: reactive[tuple[TrafficRow, ...]] = reactive((), always_update=True)
+    rows: reactive[tuple[TrafficRow, ...]] = reactive((), always_update=True, repaint=False)
     """Per-service rows, judged and sorted worst first by the board."""
-    histories: reactive[dict[str, tuple[TrafficPoint, ...]]] = reactive(dict, always_update=True)
+    histories: reactive[dict[str, tuple[TrafficPoint, ...]]] = reactive(dict, always_update=True, repaint=False)
     """Per-service trend points (backfilled from query_range, then extended live)."""
-    mode: reactive[str] = reactive("")
+    mode: reactive[str] = reactive("", repaint=False)
     """prometheus or scrape: which way the figures were obtained."""
-    note: reactive[str] = reactive("")
+    note: reactive[str] = reactive("", repaint=False)
     """A remark from the source (collecting first samples, history not loaded …)."""
 
     @dataclass
@@ -94,7 +95,7 @@ class TrafficPane(Pane):
         self._columns: tuple = ()
 
     def compose(self) -> ComposeResult:
-        yield DataTable(cursor_type="row", id="traffic-table")
+        yield CellTable(cursor_type="row", id="traffic-table")
         yield Static("", id="traffic-note")
 
     def _layout_columns(self) -> bool:
@@ -137,25 +138,11 @@ class TrafficPane(Pane):
 
     def _refresh_table(self, force: bool = False) -> None:
         rebuilt = self._layout_columns()
-        table = self.query_one(DataTable)
-        order = [row.service for row in self.rows]
-        current = [str(key.value) for key in table.rows]
-        width = self._trend_width
-        if order == current and not rebuilt and not force:
-            for row in self.rows:
-                cells = traffic_cells(row, self.histories.get(row.service, ()), self._columns, width)
-                for (key, _h, _w), cell in zip(self._columns, cells, strict=True):
-                    if table.get_cell(row.service, key) != cell:
-                        table.update_cell(row.service, key, cell)
-            return
-        highlighted = current[table.cursor_row] if current and 0 <= table.cursor_row < len(current) else None
-        table.clear()
-        for row in self.rows:
-            table.add_row(
-                *traffic_cells(row, self.histories.get(row.service, ()), self._columns, width), key=row.service
-            )
-        if highlighted in order:
-            table.move_cursor(row=order.index(highlighted), animate=False)
+        columns, width = self._columns, self._trend_width
+        rows = [
+            (row.service, traffic_cells(row, self.histories.get(row.service, ()), columns, width)) for row in self.rows
+        ]
+        self.query_one(CellTable).show_rows(rows, [key for key, _h, _w in columns], force=rebuilt or force)
 
     @on(DataTable.RowSelected)
     def _chosen(self, event: DataTable.RowSelected) -> None:

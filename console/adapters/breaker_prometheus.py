@@ -26,6 +26,7 @@ actuator (`breaker_actuator`) or the Redis registry.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
@@ -109,7 +110,8 @@ def assemble(
 
     def total(rows: list[tuple[tuple[str, ...], float | None]], kind: str | None = None) -> int | None:
         values = [v for key, v in rows if v is not None and v >= 0 and (kind is None or key[4:5] == (kind,))]
-        return int(sum(values)) if values else None
+        summed = sum(values)
+        return int(summed) if values and math.isfinite(summed) else None
 
     infos = []
     for (service, name), instances in sorted(series.items()):

@@ -91,7 +91,10 @@ def _time(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-        return datetime.fromtimestamp(value, UTC)
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):  # a header claiming the year 10^20 is no time
+            return None
     return None
 
 
@@ -174,10 +177,11 @@ def _letter(
 
 def letter_from_api(dlq: str, item: dict[str, Any]) -> DeadLetter:
     """A letter from the management API's Get (bodies base64, maybe truncated, x-death times as epochs)."""
+    payload = item.get("payload")
     try:
-        body = base64.b64decode(item.get("payload") or "")
+        body = base64.b64decode(payload if isinstance(payload, str | bytes) else "")
     except ValueError:
-        body = _text(item.get("payload")).encode()
+        body = _text(payload).encode()
     properties = item.get("properties") if isinstance(item.get("properties"), dict) else {}
     assert isinstance(properties, dict)
     headers = properties.get("headers") if isinstance(properties.get("headers"), dict) else {}
@@ -186,7 +190,7 @@ def letter_from_api(dlq: str, item: dict[str, Any]) -> DeadLetter:
     return _letter(
         dlq,
         body,
-        size if isinstance(size, int) else len(body),
+        size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else len(body),
         properties,
         headers,
         bool(item.get("redelivered")),

@@ -7,16 +7,21 @@ result, because "down" is exactly what the Health pane exists to show.
 from __future__ import annotations
 
 import asyncio
+import base64
+import functools
 import json
+import ssl
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 
 from console.model import HealthCheck, HealthTarget, ProbeResult, Status, worst
 from console.sanitize import clean
-from console.secrets import redact_text, redact_url
+from console.secrets import redact_text, redact_url, url_password
 
 MAX_BODY_BYTES = 256 * 1024
 
@@ -235,6 +240,40 @@ def _failure_text(exc: Exception, url: str) -> str:
     return clean(redact_text(f"{type(exc).__name__}: {exc}".replace(url, redact_url(url))), 160)
 
 
+_PLAIN_HEADERS = {"accept", "content-type", "user-agent", "accept-encoding", "accept-language"}
+
+
+def credentials(url: str, headers: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """What a request to `url` with `headers` reveals: the URL's password and sensitive query values, every
+    header value but the plain ones (and the token after `Bearer`/`Basic`), and the Basic credential httpx
+    builds from the URL's user:password — so an answer quoting any of them can be scrubbed."""
+    found: set[str] = set()
+    try:
+        parts = httpx.URL(url)
+        query = parts.params
+    except (httpx.InvalidURL, ValueError, TypeError):
+        return ()
+    password = url_password(url)
+    if password:
+        found.update((password, unquote(password)))
+        basic = f"{unquote(parts.username)}:{unquote(password)}".encode()
+        found.add(base64.b64encode(basic).decode())
+    for key, value in query.multi_items():
+        if key.lower() in _SENSITIVE_QUERY_KEYS and value:
+            found.add(value)
+    for name, value in (headers or {}).items():
+        if name.lower() in _PLAIN_HEADERS or not value:
+            continue
+        found.add(value)
+        _, _, token = value.partition(" ")
+        if token:
+            found.add(token)
+    return tuple(sorted((s for s in found if len(s) >= 3), key=len, reverse=True))
+
+
+_SENSITIVE_QUERY_KEYS = {"password", "passwd", "pwd", "token", "access_token", "api_key", "apikey", "secret", "auth"}
+
+
 async def probe(
     client: httpx.AsyncClient, kind: str, url: str, timeout: float, headers: Mapping[str, str] | None = None
 ) -> ProbeResult:
@@ -262,6 +301,12 @@ async def probe(
                     f"HTTP {response.status_code} (body over {MAX_BODY_BYTES // 1024} KiB, not parsed)",
                 )
             status, fmt, checks, message = parse_health(response.status_code, content_type, body)
+            # Services quote the credentials they rejected ("invalid token abc…"): never on our screen.
+            secrets = credentials(url, headers)
+            message = clean(redact_text(message, secrets), 200)
+            checks = tuple(
+                replace(c, name=redact_text(c.name, secrets), detail=redact_text(c.detail, secrets)) for c in checks
+            )
             return ProbeResult(kind, shown_url, status, fmt, response.status_code, elapsed, message, checks)
     except TimeoutError:
         elapsed = (time.perf_counter() - started) * 1000
@@ -283,10 +328,19 @@ async def check_target(
     return HealthTarget(name=name, probes=tuple(results))
 
 
+@functools.cache
+def _verifying_context() -> ssl.SSLContext:
+    """One CA bundle load for every pool: building a context costs ~10 ms, and a fleet has many pools."""
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 def make_client(verify_tls: bool = True) -> httpx.AsyncClient:
     """One pooled client per group of targets; redirects are followed like a load balancer would."""
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
-    return httpx.AsyncClient(verify=verify_tls, follow_redirects=True, limits=limits, trust_env=False)
+    verify: ssl.SSLContext | bool = _verifying_context() if verify_tls else False
+    return httpx.AsyncClient(verify=verify, follow_redirects=True, limits=limits, trust_env=False)
 
 
 # --- Backend side: the same three formats, for services that import this layer ---------------------------

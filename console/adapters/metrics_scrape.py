@@ -62,7 +62,14 @@ def parse_sample(text: str, config: TrafficConfig, at: float) -> Sample:
                 if is_error:
                     counts_from_histogram[route].errors += sample.value
             elif sample.name == bucket_name:
-                bound = float(sample.labels.get("le", "+Inf"))
+                try:
+                    bound = float(sample.labels.get("le", "+Inf"))
+                except ValueError:
+                    raise BadResponse(
+                        f"metrics text: bucket bound le={clean(sample.labels.get('le'), 40)!r} is not a number"
+                    ) from None
+                if math.isnan(bound):
+                    continue
                 routes[route].buckets[bound] += sample.value
     if not saw_counter:  # no request counter exported: the histogram's _count is the same thing
         for route, totals in counts_from_histogram.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from datetime import datetime
@@ -64,7 +65,10 @@ def replica_members(status: Mapping[str, Any]) -> tuple[ReplicaMember, ...]:
         optime = member.get("optimeDate")
         lag = None
         if state == "SECONDARY" and primary_optime is not None and isinstance(optime, datetime):
-            lag = max(0.0, (primary_optime - optime).total_seconds())
+            try:
+                lag = max(0.0, (primary_optime - optime).total_seconds())
+            except (TypeError, OverflowError):  # one optime with a zone, one without: no comparable lag
+                lag = None
         elif state == "PRIMARY":
             lag = 0.0
         result.append(
@@ -85,7 +89,16 @@ def _section(doc: Mapping[str, Any], key: str) -> Mapping[str, Any]:
 
 
 def _int(value: Any) -> int | None:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    number = _finite(value)
+    return int(number) if number is not None else None
+
+
+def _finite(value: Any) -> float | None:
+    """A real number from a server document; NaN and infinities (valid BSON doubles) are no figure."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+        return number if math.isfinite(number) else None
+    return None
 
 
 class MongoMonitor:
@@ -172,10 +185,10 @@ class MongoMonitor:
         return MongoStatus(
             ping_ms=ping_ms,
             version=clean(status.get("version", ""), 20),
-            uptime_seconds=float(uptime) if isinstance(uptime, int | float) else None,
+            uptime_seconds=_finite(uptime),
             connections_current=_int(connections.get("current")),
             connections_available=_int(connections.get("available")),
-            resident_mb=float(resident) if isinstance(resident, int | float) else None,
+            resident_mb=_finite(resident),
             opcounters_per_second=rates,
             opcounters_total=counters,
             replica_set=clean(set_name, 60) if set_name else None,

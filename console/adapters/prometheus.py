@@ -8,6 +8,7 @@ policy blocks for ~6 s when Prometheus is down, which would hide the outage behi
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from functools import partial
 from typing import Any
 
 import requests
+import urllib3
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 from urllib3.util.retry import Retry
 
@@ -36,12 +38,64 @@ from console.secrets import redact_text, url_password
 
 QUANTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
 SERIES_CAP = 5000  # a runaway label cardinality must not eat the bastion's memory
+# One query's answer. A tick runs five queries side by side, so 5x this at worst; 5,000 series (SERIES_CAP) or a
+# 15-minute backfill of a hundred services are ~1-3 MB.
+MAX_ANSWER_BYTES = 8 * 1024 * 1024
+_CHUNK = 64 * 1024
+
+
+class BoundedSession(requests.Session):
+    """A requests session whose answers are bounded in time and size, whatever the server does.
+
+    requests' `timeout` is per socket read, so a server dribbling a byte at a time holds a plain session (and
+    the worker thread running it) for as long as it likes, and `response.content` buffers a body of any size.
+    Here every request streams its body with `read1` (one socket read at a time), stops at `deadline` seconds
+    from the start (SourceTimeout) and at `max_bytes` (BadResponse, before reading anything when the
+    Content-Length announces more). A worker thread is therefore free again within about `deadline` plus one
+    read timeout. (A server dribbling its *headers* is still bounded only per read: requests offers no hook
+    before the headers are complete.)
+    """
+
+    def __init__(self, deadline: float, max_bytes: int = MAX_ANSWER_BYTES):
+        super().__init__()
+        self.deadline = deadline
+        self.max_bytes = max_bytes
+
+    def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        started = time.monotonic()
+        kwargs["stream"] = True
+        response = super().request(method, url, *args, **kwargs)
+        try:
+            announced = response.headers.get("Content-Length", "")
+            if announced.isdigit() and int(announced) > self.max_bytes:
+                raise BadResponse(f"Prometheus answer too large ({int(announced):,} bytes, cap {self.max_bytes:,})")
+            body = bytearray()
+            while True:
+                if time.monotonic() - started > self.deadline:
+                    raise SourceTimeout(f"Prometheus timeout after {self.deadline:g}s (answer still arriving)")
+                try:
+                    chunk = response.raw.read1(_CHUNK, decode_content=True)
+                except urllib3.exceptions.ReadTimeoutError:
+                    raise SourceTimeout(f"Prometheus timeout after {self.deadline:g}s") from None
+                except (urllib3.exceptions.HTTPError, OSError) as exc:
+                    raise requests.exceptions.ChunkedEncodingError(f"answer cut off: {type(exc).__name__}") from None
+                if not chunk:
+                    break
+                body += chunk
+                if len(body) > self.max_bytes:
+                    raise BadResponse(f"Prometheus answer too large (over {self.max_bytes:,} bytes)")
+            response._content = bytes(body)
+        except BaseException:
+            response.close()
+            raise
+        response.close()  # the body is read: the connection goes back to the pool
+        return response
 
 
 def connect(config: PrometheusConfig) -> PrometheusConnect:
     headers = {"Authorization": f"Bearer {config.token}"} if config.token else None
     auth = (config.username, config.password or "") if config.username else None
-    session = requests.Session()
+    session = BoundedSession(deadline=config.timeout)
     session.verify = config.ca_file or config.verify_tls
     session.trust_env = False  # a bastion's proxy variables must not reroute monitoring traffic
     return PrometheusConnect(
@@ -86,11 +140,24 @@ def matrix_by(result: Any, label: str) -> dict[str, list[tuple[datetime, float |
             continue
         name = clean(entry["metric"].get(label, ""), 80)
         points = []
-        for sample in entry.get("values") or []:
-            if isinstance(sample, list) and len(sample) == 2 and _float(sample[0]) is not None:
-                points.append((datetime.fromtimestamp(float(sample[0]), UTC), _float(sample[1])))
+        values = entry.get("values")
+        for sample in values if isinstance(values, list) else ():
+            at = _timestamp(sample[0]) if isinstance(sample, list) and len(sample) == 2 else None
+            if at is not None:
+                points.append((at, _float(sample[1])))
         series[name] = points
     return series
+
+
+def _timestamp(value: Any) -> datetime | None:
+    """A sample's Unix time, or None when it is not one (a hostile answer may send 1e300)."""
+    seconds = _float(value)
+    if seconds is None:
+        return None
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def _ratio(errors: float | None, total: float | None) -> float | None:
@@ -135,23 +202,32 @@ class TrafficQuery:
         )
 
     def _translated(self, call: Callable[[], Any]) -> Any:
-        """Run one request, turning requests / client exceptions into the console's error tree."""
+        """Run one request, turning requests / client exceptions into the console's error tree.
+
+        The translated error is raised outside the `except` block, so it carries no `__context__`: the
+        library's exception (whose traceback holds the response, and through it the socket) is freed at once
+        instead of waiting for the cyclic garbage collector with a connection open per failed query.
+        """
+        error: Exception
         try:
             return call()
         except requests.exceptions.Timeout:
-            raise SourceTimeout(f"Prometheus timeout after {self.prometheus.timeout:g}s") from None
+            error = SourceTimeout(f"Prometheus timeout after {self.prometheus.timeout:g}s")
         except requests.exceptions.SSLError as exc:
-            raise SourceUnavailable(f"Prometheus TLS error: {self._safe(exc)}") from None
+            error = SourceUnavailable(f"Prometheus TLS error: {self._safe(exc)}")
         except requests.exceptions.ConnectionError as exc:
             text = str(exc).lower()
             if "timed out" in text:  # with retries off, urllib3 reports a read timeout as a connection error
-                raise SourceTimeout(f"Prometheus timeout after {self.prometheus.timeout:g}s") from None
-            reason = "connection refused" if "refused" in text else "cannot connect"
-            raise SourceUnavailable(f"Prometheus {reason}") from None
+                error = SourceTimeout(f"Prometheus timeout after {self.prometheus.timeout:g}s")
+            else:
+                error = SourceUnavailable(
+                    f"Prometheus {'connection refused' if 'refused' in text else 'cannot connect'}"
+                )
         except PrometheusApiClientException as exc:
-            raise BadResponse(f"Prometheus error: {self._safe(exc)}") from None
+            error = BadResponse(f"Prometheus error: {self._safe(exc)}")
         except (requests.exceptions.RequestException, ValueError, KeyError, TypeError) as exc:
-            raise BadResponse(f"Prometheus answer unusable: {self._safe(exc)}") from None
+            error = BadResponse(f"Prometheus answer unusable: {self._safe(exc)}")
+        raise error
 
     def _safe(self, exc: BaseException) -> str:
         return clean(redact_text(str(exc), self._secrets), 160)

@@ -7,6 +7,8 @@ management plugin, aio-pika passive-declares the configured queues: a missing qu
 
 from __future__ import annotations
 
+import asyncio
+import json
 import math
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
@@ -22,7 +24,7 @@ COLUMNS = (
     "name,messages,messages_ready,messages_unacknowledged,consumers,arguments,"
     "message_stats.publish_details.rate,message_stats.deliver_get_details.rate"
 )
-MAX_BYTES = 32 * 1024 * 1024
+MAX_BYTES = 32 * 1024 * 1024  # a peek of 200 letters cut at 64 KiB is ~17 MB of base64; queue listings far less
 
 
 def _number(value: Any) -> bool:
@@ -69,6 +71,19 @@ def parse_queues(payload: Any) -> tuple[QueueInfo, ...]:
     return tuple(queues)
 
 
+async def _read_capped(response: httpx.Response, limit: int) -> bytes:
+    """The body, or BadResponse as soon as it is known to exceed `limit` bytes (never buffering more)."""
+    announced = response.headers.get("content-length", "")
+    if announced.isdigit() and int(announced) > limit:
+        raise BadResponse(f"management API answer too large ({int(announced):,} bytes, cap {limit:,})")
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > limit:
+            raise BadResponse(f"management API answer too large (over {limit:,} bytes)")
+    return bytes(body)
+
+
 class ManagementApi:
     def __init__(
         self,
@@ -99,26 +114,38 @@ class ManagementApi:
         )
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        """One management-API request; every failure becomes the console's error tree, password masked."""
+        """One management-API request; every failure becomes the console's error tree, password masked.
+
+        `timeout` bounds the whole exchange (connect, headers and body), not each read: a server dribbling a
+        byte at a time cannot hold a poll open. The body is read in chunks up to MAX_BYTES and abandoned past
+        it (an announced Content-Length over the cap is refused before reading), so a runaway answer costs at
+        most MAX_BYTES of memory.
+        """
         url = f"{self.url}/api/{path}"
         try:
-            response = await self._client.request(method, url, timeout=self.timeout, **kwargs)
-        except httpx.TimeoutException:
+            async with (
+                asyncio.timeout(self.timeout),
+                self._client.stream(method, url, timeout=self.timeout, **kwargs) as response,
+            ):
+                if response.status_code == 401:
+                    raise SourceUnavailable("management API: authentication failed")
+                if response.status_code == 404:
+                    raise BadResponse(f"management API: not found: {clean(path, 120)}")
+                if response.status_code != 200:
+                    raise BadResponse(f"management API answered HTTP {response.status_code}")
+                content_type = response.headers.get("content-type", "")
+                body = await _read_capped(response, MAX_BYTES)
+        except (TimeoutError, httpx.TimeoutException):
             raise SourceTimeout(f"management API timeout after {self.timeout:g}s") from None
         except httpx.HTTPError as exc:
             text = clean(redact_text(str(exc), (self._secret,)), 120)
             raise SourceUnavailable(f"management API unreachable: {text or type(exc).__name__}") from None
-        if response.status_code == 401:
-            raise SourceUnavailable("management API: authentication failed")
-        if response.status_code == 404:
-            raise BadResponse(f"management API: not found: {clean(path, 120)}")
-        if response.status_code != 200:
-            raise BadResponse(f"management API answered HTTP {response.status_code}")
-        if len(response.content) > MAX_BYTES:
-            raise BadResponse("management API answer too large")
         try:
-            return response.json()
-        except ValueError:
+            return json.loads(body)
+        except (ValueError, RecursionError):
+            shown = clean(content_type.split(";", 1)[0].strip(), 60)
+            if shown and "json" not in shown.lower():
+                raise BadResponse(f"management API answered {shown}, not JSON") from None
             raise BadResponse("management API answered invalid JSON") from None
 
     def _vhost(self) -> str:

@@ -46,7 +46,7 @@ class DemoService:
     offset: int
     paths: dict[str, str]  # probe kind → path
     dependencies: tuple[str, ...] = ("database", "redis")
-    condition: str = "ok"  # ok | degraded | failing
+    condition: str = "ok"  # ok | degraded | failing | slow | erroring (the last two: incidents)
     server: _QuietServer | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     metrics: RequestMetrics = field(default_factory=RequestMetrics)
@@ -62,7 +62,7 @@ class DemoService:
         for index, dependency in enumerate(self.dependencies):
             latency = random.uniform(1.5, 12.0)
             status, detail = Status.OK, "connected"
-            if self.condition == "degraded" and index == len(self.dependencies) - 1:
+            if self.condition in ("degraded", "slow") and index == len(self.dependencies) - 1:
                 status, detail, latency = Status.WARN, "slow responses", random.uniform(300, 450)
             elif self.condition == "failing" and index == 0:
                 status, detail, latency = Status.CRIT, "connection refused", random.uniform(0.5, 2.0)
@@ -102,6 +102,19 @@ class DemoStack:
         self.base = base_port() if base is None else base
         self.services = {s.name: s for s in demo_services()}
         self._control: _QuietServer | None = None
+        # The traffic generators an incident may steer (set by `serve_forever`, or by tests).
+        self.queues: QueueTraffic | None = None
+        self.cache: CacheTraffic | None = None
+        self.breakers: BreakerTraffic | None = None
+        self.incidents: list[str] = []
+
+    def incident(self, name: str) -> None:
+        """Start a named incident (see console.demo.incidents), or `clear` them all."""
+        from console.demo import incidents
+
+        incidents.start(self, name)
+        if name == "clear":
+            self.incidents = []
 
     def url(self, service: DemoService, probe: str) -> str:
         return f"http://127.0.0.1:{self.base + service.offset}{service.paths[probe]}"
@@ -250,10 +263,13 @@ def _control_handler(stack: DemoStack) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:  # noqa: N802
             self.send(200, "application/json", json.dumps(stack.describe()).encode())
 
-        def do_POST(self) -> None:  # noqa: N802 - POST /services/<name>/<verb>
+        def do_POST(self) -> None:  # noqa: N802 - POST /services/<name>/<verb> | /incidents/<name>
             parts = self.path.strip("/").split("/")
+            if len(parts) == 2 and parts[0] == "incidents":
+                self._incident(parts[1])
+                return
             if len(parts) != 3 or parts[0] != "services":
-                self.send(404, "application/json", b'{"error":"POST /services/<name>/<verb>"}')
+                self.send(404, "application/json", b'{"error":"POST /services/<name>/<verb> or /incidents/<name>"}')
                 return
             try:
                 stack.apply(parts[2], parts[1])
@@ -264,6 +280,23 @@ def _control_handler(stack: DemoStack) -> type[BaseHTTPRequestHandler]:
                 self.send(400, "application/json", json.dumps({"error": f"unknown verb {parts[2]!r}"}).encode())
                 return
             self.send(200, "application/json", json.dumps(stack.describe()).encode())
+
+        def _incident(self, name: str) -> None:
+            from console.demo.incidents import INCIDENTS, IncidentUnavailable
+
+            try:
+                stack.incident(name)
+            except KeyError:
+                known = ", ".join([*INCIDENTS, "clear"])
+                self.send(404, "application/json", json.dumps({"error": f"no incident {name!r}; try {known}"}).encode())
+                return
+            except IncidentUnavailable as exc:
+                self.send(409, "application/json", json.dumps({"error": str(exc)}).encode())
+                return
+            except Exception as exc:  # noqa: BLE001 - e.g. Redis down during cache-flush: say so
+                self.send(500, "application/json", json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode())
+                return
+            self.send(200, "application/json", json.dumps({"active": stack.incidents}).encode())
 
     return Handler
 
@@ -280,6 +313,7 @@ def serve_forever(state_dir: Path | None = None) -> None:
     queues.start()
     breakers = BreakerTraffic(redis_url, lambda name: stack.services[name].current_condition())
     breakers.start()
+    stack.cache, stack.queues, stack.breakers = cache, queues, breakers
     print(f"opsconsole demo stack on 127.0.0.1:{stack.base} (control) …", flush=True)
     for entry in stack.describe():
         print(f"  {entry['name']:8} {entry['style']:6} {entry['probes']}", flush=True)

@@ -46,6 +46,9 @@ class BreakerTraffic:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), name="demo-breakers", daemon=True)
         self.rejected = 0
+        # Downstreams hard down (the "breaker-trip" incident): every call fails, and calls come fast, as
+        # they do when a busy service retries, so the breaker trips within a second.
+        self.down: set[str] = set()
 
     def start(self) -> None:
         self._thread.start()
@@ -66,7 +69,7 @@ class BreakerTraffic:
     async def _caller(self, client: object, service: str, name: str, mode: str) -> None:
         breaker = Breaker(client, service, name, DEMO_SETTINGS)  # type: ignore[arg-type]
         while not self._stop.is_set():
-            await asyncio.sleep(self.random.uniform(0.15, 0.35))
+            await asyncio.sleep(0.02 if name in self.down else self.random.uniform(0.15, 0.35))
             condition = self.condition_of(service)
             try:
                 async with breaker:
@@ -77,6 +80,9 @@ class BreakerTraffic:
                 pass
 
     async def _downstream(self, name: str, mode: str, condition: str) -> None:
+        if name in self.down:
+            await asyncio.sleep(0.005)
+            raise DownstreamFailed(f"{name}: connection refused")
         broken = condition in ("failing", "stopped") and mode == "fail" and name in ("payments", "paymentGateway")
         slow = condition == "degraded" and mode == "slow"
         await asyncio.sleep(self.random.uniform(0.3, 0.4) if slow else self.random.uniform(0.005, 0.03))

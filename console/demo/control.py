@@ -69,27 +69,45 @@ def down() -> int:
     except ProcessLookupError:
         print("demo stack was not running")
         return 0
+    deadline = time.monotonic() + 15  # `down` then `up` must not find the old stack still answering
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
     print(f"demo stack (pid {pid}) stopped")
     return 0
 
 
-def ctl(verb: str, service: str | None) -> int:
+def _control(method: str, path: str, timeout: float) -> httpx.Response | None:
+    """A request to the control endpoint; None (after saying why on stderr) unless it answered 200."""
     try:
-        if verb == "list":
-            response = httpx.get(f"{_control_url()}/services", timeout=2, trust_env=False)
-        else:
-            if not service:
-                print(f"opsconsole demo ctl {verb}: name a service (see `opsconsole demo ctl list`)", file=sys.stderr)
-                return 2
-            response = httpx.post(f"{_control_url()}/services/{service}/{verb}", timeout=5, trust_env=False)
+        response = httpx.request(method, f"{_control_url()}{path}", timeout=timeout, trust_env=False)
     except httpx.HTTPError as exc:
         print(
             f"demo stack not reachable on {_control_url()} ({type(exc).__name__}); run `opsconsole demo up`",
             file=sys.stderr,
         )
-        return 1
+        return None
     if response.status_code != 200:
-        print(response.json().get("error", response.text), file=sys.stderr)
+        try:
+            print(response.json().get("error", response.text), file=sys.stderr)
+        except ValueError:
+            print(response.text, file=sys.stderr)
+        return None
+    return response
+
+
+def ctl(verb: str, service: str | None) -> int:
+    if verb != "list" and not service:
+        print(f"opsconsole demo ctl {verb}: name a service (see `opsconsole demo ctl list`)", file=sys.stderr)
+        return 2
+    if verb == "list":
+        response = _control("GET", "/services", timeout=2)
+    else:
+        response = _control("POST", f"/services/{service}/{verb}", timeout=5)
+    if response is None:
         return 1
     for entry in response.json():
         state = "running" if entry["running"] else "STOPPED"
@@ -97,7 +115,20 @@ def ctl(verb: str, service: str | None) -> int:
     return 0
 
 
-def main(command: str, verb: str | None, service: str | None) -> int:
+def incident(name: str) -> int:
+    """`opsconsole demo --incident NAME`: start one of the demo's incidents (or `clear`)."""
+    response = _control("POST", f"/incidents/{name}", timeout=10)
+    if response is None:
+        return 1
+    active = response.json().get("active", [])
+    verb = "cleared" if name == "clear" else "started"
+    print(f"incident {name}: {verb}; active: {', '.join(active) or 'none'}")
+    return 0
+
+
+def main(command: str | None, verb: str | None, service: str | None, incident_name: str | None = None) -> int:
+    if incident_name:
+        return incident(incident_name)
     if command == "serve":
         serve_forever(_state_dir())
         return 0

@@ -83,9 +83,20 @@ def valid_order(body: bytes) -> bool:
 
 
 class QueueTraffic:
-    def __init__(self, amqp_url: str, redis_url: str, seed: int = 5):
+    def __init__(self, amqp_url: str, redis_url: str, seed: int = 5, prefix: str = "demo"):
         self.amqp_url = amqp_url
         self.redis_url = redis_url
+        # Names under `prefix` (tests run a private copy of the demo next to a real one).
+        self.prefix = prefix
+        self.events_exchange = EVENTS_EXCHANGE.replace("demo", prefix, 1)
+        self.dlx_exchange = DLX_EXCHANGE.replace("demo", prefix, 1)
+        self.orders_queue = ORDERS_QUEUE.replace("demo", prefix, 1)
+        self.orders_dlq = ORDERS_DLQ.replace("demo", prefix, 1)
+        self.invoices_queue = INVOICES_QUEUE.replace("demo", prefix, 1)
+        self.orders_arguments: dict[str, Any] = {"x-dead-letter-exchange": self.dlx_exchange}
+        self.redis_dlq_key = REDIS_DLQ_KEY.replace("demo", prefix, 1)
+        self.consuming = threading.Event()  # cleared by the "stopped-consumer" incident
+        self.consuming.set()
         self.random = random.Random(seed)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), name="demo-queues", daemon=True)
@@ -129,19 +140,19 @@ class QueueTraffic:
         connection = await aio_pika.connect(self.amqp_url, timeout=3)
         async with connection:
             channel = await connection.channel()
-            await channel.declare_exchange(EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
-            await channel.declare_exchange(DLX_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
-            dlq = await channel.declare_queue(ORDERS_DLQ, durable=True)
-            await dlq.bind(DLX_EXCHANGE, routing_key="#")
-            await channel.declare_queue(INVOICES_QUEUE, durable=True)
+            await channel.declare_exchange(self.events_exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+            await channel.declare_exchange(self.dlx_exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+            dlq = await channel.declare_queue(self.orders_dlq, durable=True)
+            await dlq.bind(self.dlx_exchange, routing_key="#")
+            await channel.declare_queue(self.invoices_queue, durable=True)
 
             probe = await connection.channel()
             try:
-                await probe.declare_queue(ORDERS_QUEUE, durable=True, arguments=ORDERS_ARGUMENTS)
+                await probe.declare_queue(self.orders_queue, durable=True, arguments=self.orders_arguments)
             except ChannelPreconditionFailed:
                 fresh = await connection.channel()
-                await fresh.queue_delete(ORDERS_QUEUE)
-                await fresh.declare_queue(ORDERS_QUEUE, durable=True, arguments=ORDERS_ARGUMENTS)
+                await fresh.queue_delete(self.orders_queue)
+                await fresh.declare_queue(self.orders_queue, durable=True, arguments=self.orders_arguments)
                 await fresh.close()
             else:
                 await probe.close()
@@ -185,13 +196,13 @@ class QueueTraffic:
             try:
                 channel = await connection.channel()
                 await channel.set_qos(prefetch_count=10)
-                events = await channel.declare_exchange(EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
-                await channel.declare_exchange(DLX_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
-                orders = await channel.declare_queue(ORDERS_QUEUE, durable=True, arguments=ORDERS_ARGUMENTS)
+                events = await channel.declare_exchange(self.events_exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+                await channel.declare_exchange(self.dlx_exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+                orders = await channel.declare_queue(self.orders_queue, durable=True, arguments=self.orders_arguments)
                 await orders.bind(events, routing_key="order.*")
-                dlq = await channel.declare_queue(ORDERS_DLQ, durable=True)
-                await dlq.bind(DLX_EXCHANGE, routing_key="#")
-                await channel.declare_queue(INVOICES_QUEUE, durable=True)
+                dlq = await channel.declare_queue(self.orders_dlq, durable=True)
+                await dlq.bind(self.dlx_exchange, routing_key="#")
+                await channel.declare_queue(self.invoices_queue, durable=True)
             except Exception as exc:  # noqa: BLE001
                 self._error(f"rabbitmq: {exc}")
                 return
@@ -203,12 +214,17 @@ class QueueTraffic:
                 else:  # the broker dead-letters it into demo.orders.dlq (x-death reason "rejected")
                     await message.reject(requeue=False)
 
-            await orders.consume(consume)
+            consumer: str | None = await orders.consume(consume)
             tick = 0
             dlq_full = False
             while await self._sleep(0.25):
                 tick += 1
                 try:
+                    if consumer is not None and not self.consuming.is_set():  # incident: the consumer died
+                        await orders.cancel(consumer)
+                        consumer = None
+                    elif consumer is None and self.consuming.is_set():
+                        consumer = await orders.consume(consume)
                     if tick % 40 == 0:  # every ~10 s: is the DLQ at its cap?
                         declared = await dlq.declare()
                         dlq_full = (declared.message_count or 0) >= DLQ_CAP
@@ -217,7 +233,7 @@ class QueueTraffic:
                         await events.publish(self._order_message(bad), routing_key="order.created")
                     if tick % 2 == 0:
                         await channel.default_exchange.publish(
-                            aio_pika.Message(b'{"invoice": 1}'), routing_key=INVOICES_QUEUE
+                            aio_pika.Message(b'{"invoice": 1}'), routing_key=self.invoices_queue
                         )
                 except Exception as exc:  # noqa: BLE001 - broker restarting: the robust connection reconnects
                     self._error(f"rabbitmq: {exc}")
@@ -310,8 +326,8 @@ class QueueTraffic:
         try:
             while await self._sleep(self.random.uniform(2.0, 5.0)):
                 try:
-                    if await client.llen(REDIS_DLQ_KEY) < REDIS_DLQ_CAP:
-                        await client.lpush(REDIS_DLQ_KEY, json.dumps(self._failed_event()))
+                    if await client.llen(self.redis_dlq_key) < REDIS_DLQ_CAP:
+                        await client.lpush(self.redis_dlq_key, json.dumps(self._failed_event()))
                     failing = False
                 except Exception as exc:  # noqa: BLE001 - Redis down: keep running, note it once per outage
                     if not failing:
@@ -329,7 +345,7 @@ class QueueTraffic:
             client = aioredis.Redis.from_url(self.redis_url, socket_connect_timeout=2)
             try:
                 async with client.pubsub() as pubsub:
-                    await pubsub.psubscribe("demo:events:*")
+                    await pubsub.psubscribe(f"{self.prefix}:events:*")
                     while not self._stop.is_set():
                         message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                         if message is not None:

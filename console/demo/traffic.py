@@ -69,7 +69,11 @@ class TrafficGenerator:
         error_share = 0.0005
         if condition == "degraded":
             latency *= 5.0  # a slow dependency: p95 crosses 200 ms
+        elif condition == "slow":
+            latency *= 15.0  # the latency-spike incident: p95 far past 1 s
         elif condition == "failing":
             error_share = 0.25
+        elif condition == "erroring":
+            error_share = 0.30  # the error-burst incident: health stays green, only the traffic shows it
         status = 500 if self.random.random() < error_share else (201 if route.method == "POST" else 200)
         self.metrics.observe(route.method, route.path, status, latency)

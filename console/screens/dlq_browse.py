@@ -90,7 +90,8 @@ class DlqBrowseScreen(Screen[None]):
         self.page: DeadLetterPage | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(clean(f"DLQ {self.store.name} · {self.store.kind}", 100), id="dlq-head")
+        # The name comes from the broker: Text, never markup (a queue named "[link=…]" must not crash or link).
+        yield Static(Text(clean(f"DLQ {self.store.name} · {self.store.kind}", 100)), id="dlq-head")
         yield Static("loading …", id="dlq-note")
         yield Input(placeholder="filter: words, origin:NAME, reason:TEXT (enter applies, esc clears)", id="dlq-filter")
         table: DataTable[Text] = DataTable(cursor_type="row", id="letters")
