@@ -261,14 +261,23 @@ class OpsConsoleApp(App[int]):
         self._refresh_all()
         self._tick()
         self.set_interval(1.0, self._tick)
-        from console.config_checks import config_warnings, tls_opt_outs
+        from console.config_checks import tls_opt_outs
 
         banner.tls_off = bool(tls_opt_outs(self.settings))  # an opt-out stays visible, not just notified once
-        for warning in config_warnings(self.settings):  # TLS opt-outs, a readable file holding secrets
-            self.notify(clean(warning, 300), title="config", severity="warning", timeout=30, markup=False)
+        # The permission check stats and reads the config file: in a thread, not before the first paint.
+        self.run_worker(self._config_warnings, thread=True, group="config", exit_on_error=False)
         if self._collect and (self._sources or self._source_factory is not None):
             # Paint first; connect after the first frame so start-up is never held by a slow backend.
             self.call_after_refresh(self._start_collection)
+
+    def _config_warnings(self) -> None:
+        from console.config_checks import config_warnings
+
+        for warning in config_warnings(self.settings):  # TLS opt-outs, a readable file holding secrets
+            text = clean(warning, 300)
+            self.call_from_thread(
+                lambda text=text: self.notify(text, title="config", severity="warning", timeout=30, markup=False)
+            )
 
     def _start_collection(self) -> None:
         self.run_worker(self._run_collection(), name="collector", group="poll", exit_on_error=False)
@@ -466,25 +475,20 @@ class OpsConsoleApp(App[int]):
             mongo_pane.state = self.board.pane_state("mongo")
             mongo_pane.now = now
 
-    def _pane_status(self, pane_id: str) -> Status | None:
-        kind = pane_id if pane_id in ("health", "mongo", "traffic", "cache", "queues", "dlq", "breakers") else None
-        if kind is None or not any(k == kind for k in self.board.expected.values()):
+    def _pane_status(self, pane_id: str, judged: list[tuple[str, Status]] | None = None) -> Status | None:
+        """The worst verdict of a pane's readings (None: the pane has no sources). `judged` reuses verdicts
+        already worked out for every reading."""
+        if pane_id not in set(self.board.expected.values()):
             return None
-        statuses = [self.board.status_of(r) for r in self.board.readings.values() if r.kind == kind]
+        if judged is None:
+            judged = [(r.kind, self.board.status_of(r)) for r in self.board.readings.values() if r.kind == pane_id]
+        statuses = [status for kind, status in judged if kind == pane_id]
         return max(statuses, key=lambda s: s.rank) if statuses else Status.UNKNOWN
 
     def _refresh_summary(self) -> None:
-        # One verdict per reading, shared by the per-pane items and the banner's counts (as `_pane_status`).
+        # One verdict per reading, shared by the per-pane items and the banner's counts.
         judged = [(reading.kind, self.board.status_of(reading)) for reading in self.board.readings.values()]
-        expected = set(self.board.expected.values())
-
-        def pane_status(kind: str) -> Status | None:
-            if kind not in expected:
-                return None
-            statuses = [s for k, s in judged if k == kind]
-            return max(statuses, key=lambda s: s.rank) if statuses else Status.UNKNOWN
-
-        items = tuple((key, name, pane_status(pane_id)) for key, pane_id, name, _ in PANES)
+        items = tuple((key, name, self._pane_status(pane_id, judged)) for key, pane_id, name, _ in PANES)
         self.main_screen.query_one(SummaryBar).items = items
         counts = {s: 0 for s in Status}
         for _kind, status in judged:
@@ -834,9 +838,9 @@ class OpsConsoleApp(App[int]):
     def _action_journaled(self, message: ActionJournaled) -> None:
         self.timeline.observe_action(message.record)
         if self.recorder is not None:
-            from console.timeline import _parse_time
+            from console.audit import record_time
 
-            self.recorder.action(message.record, _parse_time(message.record.get("at")) or self.clock())
+            self.recorder.action(message.record, record_time(message.record) or self.clock())
 
     def action_toggle_recording(self) -> None:
         """Start (or stop) writing every reading and action to a compressed recording."""

@@ -196,7 +196,8 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _record_time(record: Mapping[str, Any]) -> datetime | None:
+def record_time(record: Mapping[str, Any]) -> datetime | None:
+    """When a journal record was written (UTC when the record says no zone); None when unreadable."""
     try:
         moment = datetime.fromisoformat(str(record.get("at", "")))
     except ValueError:
@@ -229,7 +230,7 @@ class AuditFilter:
         if self.target is not None and self.target.lower() not in str(record.get("target", "")).lower():
             return False
         if self.since is not None:
-            moment = _record_time(record)
+            moment = record_time(record)
             if moment is None or moment < self.since:
                 return False
         return True
@@ -250,25 +251,31 @@ class AuditFilter:
         return query
 
 
-def tail_records(path: Path, max_bytes: int = 256 * 1024) -> list[dict[str, Any]]:
-    """The journal's most recent records (at most its last `max_bytes`): cheap to read on a long-lived host."""
+def read_since(path: Path, offset: int) -> tuple[list[dict[str, Any]], int]:
+    """Records from byte `offset` on (whole lines only), and the offset after the last whole line: a reader
+    following the journal passes it back next time."""
     try:
         with path.open("rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - max_bytes))
+            handle.seek(offset)
             data = handle.read()
     except OSError:
-        return []
-    lines = data.split(b"\n")
-    if size > max_bytes:
-        lines = lines[1:]  # the first line is cut in the middle
+        return [], offset
+    end = data.rfind(b"\n") + 1
     records = []
-    for line in lines:
+    for line in data[:end].splitlines():
         try:
             record = json.loads(line)
         except ValueError:
-            continue
+            continue  # torn by a crash, or the middle of a line where a tail started reading
         if isinstance(record, dict):
             records.append(record)
-    return records
+    return records, offset + end
+
+
+def tail_records(path: Path, max_bytes: int = 256 * 1024) -> list[dict[str, Any]]:
+    """The journal's most recent records (at most its last `max_bytes`): cheap to read on a long-lived host."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return []
+    return read_since(path, max(0, size - max_bytes))[0]

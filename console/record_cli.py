@@ -8,7 +8,7 @@ import signal
 import sys
 import time
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from datetime import time as clock_time
 from pathlib import Path
 
@@ -31,7 +31,7 @@ def record(settings: Settings, file: str, duration: float | None) -> int:
 
 
 async def _record(settings: Settings, path: Path, duration: float | None) -> int:
-    from console.audit import AuditLog
+    from console.audit import AuditLog, read_since, record_time
     from console.collector import Collector
     from console.sources import build_sources
 
@@ -64,9 +64,9 @@ async def _record(settings: Settings, path: Path, duration: float | None) -> int
             wait = JOURNAL_POLL if remaining is None else min(JOURNAL_POLL, remaining)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=wait)
-            records, offset = await asyncio.to_thread(_new_records, journal, offset)
+            records, offset = await asyncio.to_thread(read_since, journal, offset)
             for record_ in records:
-                writer.action(record_, _record_time(record_))
+                writer.action(record_, record_time(record_) or datetime.now(UTC))
                 actions += 1
     finally:
         await collector.stop()
@@ -74,38 +74,6 @@ async def _record(settings: Settings, path: Path, duration: float | None) -> int
     size = path.stat().st_size
     print(f"recorded {writer.count} readings and {actions} actions in {path} ({size:,} bytes)", file=sys.stderr)
     return 0
-
-
-def _new_records(journal: Path, offset: int) -> tuple[list[dict[str, object]], int]:
-    """Journal records appended since `offset` (whole lines only)."""
-    import json
-
-    try:
-        with journal.open("rb") as handle:
-            handle.seek(offset)
-            data = handle.read()
-    except OSError:
-        return [], offset
-    end = data.rfind(b"\n") + 1
-    records = []
-    for line in data[:end].splitlines():
-        try:
-            record_ = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record_, dict):
-            records.append(record_)
-    return records, offset + end
-
-
-def _record_time(record_: dict[str, object]) -> datetime:
-    from datetime import UTC
-
-    try:
-        at = datetime.fromisoformat(str(record_.get("at")))
-    except ValueError:
-        return datetime.now(UTC)
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def replay_settings(header: Header) -> Settings:

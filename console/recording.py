@@ -109,7 +109,7 @@ def decode(doc: Any, hint: Any = Any) -> Any:
         if args and len(args) == len(doc):
             return tuple(decode(item, a) for item, a in zip(doc, args, strict=True))
         return tuple(decode(item) for item in doc)
-    if origin in (dict, Mapping) or (origin is not None and str(origin).endswith("Mapping")):
+    if origin in (dict, Mapping):
         value_hint = args[1] if len(args) == 2 else Any
         return {key: decode(item, value_hint) for key, item in doc.items()} if isinstance(doc, dict) else doc
     if isinstance(doc, list):

@@ -21,6 +21,7 @@ from datetime import datetime
 from statistics import median
 from typing import Any
 
+from console.audit import record_time
 from console.board import Board, assess_cache, assess_mongo, judge_traffic
 from console.board_breakers import VERDICT, history_key
 from console.model import (
@@ -335,7 +336,7 @@ class Timeline:
         key = str(record.get("id") or "")
         if key and key in self._actions_seen:
             return None
-        at = _parse_time(record.get("at"))
+        at = record_time(record)
         if at is None:
             return None
         if key:
@@ -354,7 +355,7 @@ class Timeline:
     def extend_actions(self, records: Iterable[Mapping[str, Any]], since: datetime | None = None) -> int:
         added = 0
         for record in records:
-            at = _parse_time(record.get("at"))
+            at = record_time(record)
             if since is not None and (at is None or at < since):
                 continue
             if self.observe_action(record) is not None:
@@ -368,16 +369,6 @@ class Timeline:
 
 def _ok(status: Status) -> bool:
     return status is Status.OK
-
-
-def _parse_time(value: object) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    try:
-        parsed = datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
 
 
 def build(readings: Iterable[Reading], board: Board, actions: Iterable[Mapping[str, Any]] = ()) -> Timeline:
