@@ -23,40 +23,81 @@ from textual.events import Resize
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer
+from textual.widget import Widget
+from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
-if TYPE_CHECKING:
-    from console.breaker_actions import BreakerAction
-    from console.dlq import StoreCatalog
-    from console.recording import RecordingWriter
-
-from console.adapters.dlq_base import DeadLetterStore, Selection
-from console.audit import audit_log_for
-from console.board import Board, assess_cache, assess_mongo
-from console.collector import Clock, Collector, Source, utc_now
-from console.config import Settings
-from console.errors import ConsoleError
-from console.model import CacheStatus, QueueSnapshot, Reading, Status, TimelineEvent, TrafficSnapshot
-from console.replay import ReplayDriver
+from console.errors import ConfigError, ConsoleError
 from console.safety import WriteMode
 from console.sanitize import clean
-from console.screens.health_detail import HealthDetailScreen
-from console.screens.help import HelpScreen
-from console.screens.traffic_routes import TrafficRoutesScreen
-from console.screens.write_mode import WriteModeScreen
-from console.timeline import Timeline
-from widgets.breakers_pane import BreakersPane
-from widgets.cache_pane import CachePane, CacheView
-from widgets.dlq_pane import DlqPane
-from widgets.env_banner import EnvBanner
-from widgets.health_pane import HealthPane
-from widgets.mongo_pane import MongoPane
-from widgets.pane import Pane
-from widgets.queues_pane import QueuesPane
-from widgets.summary_bar import SummaryBar
-from widgets.traffic_pane import TrafficPane
-from widgets.unconfigured_pane import UnconfiguredPane
+
+if TYPE_CHECKING:
+    from console.adapters.dlq_base import DeadLetterStore, Selection
+    from console.audit import audit_log_for
+    from console.board import Board, assess_mongo
+    from console.breaker_actions import BreakerAction
+    from console.collector import Clock, Collector, Source, utc_now
+    from console.config import Settings
+    from console.dlq import StoreCatalog
+    from console.model import CacheStatus, QueueSnapshot, Reading, Status, TimelineEvent, TrafficSnapshot
+    from console.recording import RecordingWriter
+    from console.replay import ReplayDriver
+    from console.screens.health_detail import HealthDetailScreen
+    from console.screens.help import HelpScreen
+    from console.screens.traffic_routes import TrafficRoutesScreen
+    from console.screens.write_mode import WriteModeScreen
+    from console.timeline import Timeline
+    from widgets.breakers_pane import BreakersPane
+    from widgets.cache_pane import CachePane, CacheView
+    from widgets.dlq_pane import DlqPane
+    from widgets.env_banner import EnvBanner
+    from widgets.health_pane import HealthPane
+    from widgets.mongo_pane import MongoPane
+    from widgets.pane import Pane
+    from widgets.queues_pane import QueuesPane
+    from widgets.summary_bar import SummaryBar
+    from widgets.traffic_pane import TrafficPane
+    from widgets.unconfigured_pane import UnconfiguredPane
+
+
+def load_runtime() -> None:
+    """Import the console's own modules into this one's namespace.
+
+    They cost about as much again as Textual itself (dataclasses, tables, the config schema), so the CLI paints
+    a skeleton first and calls this from a thread after the first frame; every other caller runs it at once.
+    """
+    from console.adapters.dlq_base import DeadLetterStore, Selection  # noqa: F401
+    from console.audit import audit_log_for  # noqa: F401
+    from console.board import Board, assess_cache, assess_mongo  # noqa: F401
+    from console.collector import Clock, Collector, Source, utc_now  # noqa: F401
+    from console.model import (  # noqa: F401
+        CacheStatus,
+        QueueSnapshot,
+        Reading,
+        Status,
+        TimelineEvent,
+        TrafficSnapshot,
+    )
+    from console.replay import ReplayDriver  # noqa: F401
+    from console.screens.health_detail import HealthDetailScreen  # noqa: F401
+    from console.screens.help import HelpScreen  # noqa: F401
+    from console.screens.traffic_routes import TrafficRoutesScreen  # noqa: F401
+    from console.screens.write_mode import WriteModeScreen  # noqa: F401
+    from console.timeline import Timeline  # noqa: F401
+    from widgets.breakers_pane import BreakersPane  # noqa: F401
+    from widgets.cache_pane import CachePane, CacheView  # noqa: F401
+    from widgets.dlq_pane import DlqPane  # noqa: F401
+    from widgets.env_banner import EnvBanner  # noqa: F401
+    from widgets.health_pane import HealthPane  # noqa: F401
+    from widgets.mongo_pane import MongoPane  # noqa: F401
+    from widgets.pane import Pane  # noqa: F401
+    from widgets.queues_pane import QueuesPane  # noqa: F401
+    from widgets.summary_bar import SummaryBar  # noqa: F401
+    from widgets.traffic_pane import TrafficPane  # noqa: F401
+    from widgets.unconfigured_pane import UnconfiguredPane  # noqa: F401
+
+    globals().update(locals())
+
 
 # Below either size the screen shows one pane at a time plus a one-line summary of the rest.
 COMPACT_WIDTH = 100
@@ -102,15 +143,22 @@ class OpsConsoleApp(App[int]):
 
     CSS = """
     Screen { layout: vertical; }
-    #panes {
+    #panes, #boot-panes {
         layout: grid;
         grid-size: 3 3;
         grid-rows: 2fr 1fr 1fr;
         grid-columns: 1fr 1fr 1fr;
         height: 1fr;
     }
-    #health { column-span: 2; }
-    #breakers { column-span: 2; }
+    #health, #boot-health { column-span: 2; }
+    #breakers, #boot-breakers { column-span: 2; }
+    #boot-banner { height: 1; background: $panel; }
+    #boot-summary { display: none; height: 1; color: $text-muted; }
+    .boot-pane { border: round $panel-lighten-2; height: 1fr; padding: 0 1; color: $text-muted; }
+    Screen.-compact #boot-summary { display: block; }
+    Screen.-compact #boot-panes { layout: vertical; }
+    Screen.-compact .boot-pane { display: none; }
+    Screen.-compact #boot-health { display: block; }
     SummaryBar { display: none; }
     Screen.-compact SummaryBar { display: block; }
     Screen.-compact #panes { layout: vertical; }
@@ -142,32 +190,58 @@ class OpsConsoleApp(App[int]):
 
     def __init__(
         self,
-        settings: Settings,
+        settings: Settings | None,
         sources: Sequence[Source] = (),
-        clock: Clock = utc_now,
+        clock: Clock | None = None,
         readings: Iterable[Reading] = (),
         collect: bool = True,
         source_factory: Callable[[], Sequence[Source]] | None = None,
         replay: ReplayDriver | None = None,
         panes: Sequence[str] | None = None,
         replay_title: str = "",
+        settings_loader: Callable[[], Settings] | None = None,
+        write_reason: str = "",
     ) -> None:
         super().__init__()
         # Building sources imports every client library (~0.3 s): the CLI hands a factory that runs
-        # after the first frame, in a thread.
+        # after the first frame, in a thread. It hands `settings_loader` instead of settings for the same
+        # reason: the config schema and the console's modules are loaded after a skeleton is on screen.
         self._source_factory = source_factory
-        self.settings = settings
-        self.clock = clock
-        self.board = Board(history=settings.history, traffic=settings.traffic, cache=settings.env.cache)
+        self._settings_loader = settings_loader
+        self._write_reason = write_reason
+        self.boot_error: ConfigError | None = None  # a broken config found after the first frame (the CLI reports it)
         self._sources = list(sources)
         self._initial = list(readings)
         self._collect = collect
-        self.collector: Collector | None = None
         self._active = "health"
-        self.write = WriteMode(clock=clock)
-        self.audit = audit_log_for(settings)
         self._journal_problem: str | None = None
         self._catalog: StoreCatalog | None = None
+        self.replay = replay
+        self.replaying_file = replay is not None  # a recording: no live data behind it, no actions at all
+        self.replay_title = replay_title
+        self._panes = tuple(panes) if panes is not None else None
+        self.recorder: RecordingWriter | None = None
+        self.exports: list[Path] = []
+        self._dirty: set[str] = set()  # panes whose readings arrived since their last repaint
+        self._repaint_timer: Timer | None = None
+        self.collector: Collector | None = None
+        self.attached = False
+        if settings is not None:
+            load_runtime()
+            self._use_settings(settings, clock or utc_now)
+        elif settings_loader is None:
+            raise ValueError("OpsConsoleApp needs settings or a settings_loader")
+        else:
+            self._clock = clock
+
+    def _use_settings(self, settings: Settings, clock: Clock) -> None:
+        """Everything that needs the settings (and the modules `load_runtime` brings)."""
+        self.settings = settings
+        self.clock = clock
+        self.board = Board(history=settings.history, traffic=settings.traffic, cache=settings.env.cache)
+        self.write = WriteMode(clock=clock)
+        self.write.listeners.append(self._show_write_mode)
+        self.audit = audit_log_for(settings)
         # Which store backs a DLQ row; snapshot tests put fixed letters here.
         self.dlq_store_for: Callable[[str, str], DeadLetterStore] = self._catalog_store
         for source in self._sources:
@@ -177,15 +251,8 @@ class OpsConsoleApp(App[int]):
         self.live_board = self.board
         self.timeline = Timeline()
         self.tape: deque[Reading] = deque(maxlen=TAPE_READINGS)
-        self.replay = replay
-        self.replaying_file = replay is not None  # a recording: no live data behind it, no actions at all
-        self.replay_title = replay_title
-        self._panes = tuple(panes) if panes is not None else None
-        self.recorder: RecordingWriter | None = None
-        self.exports: list[Path] = []
         self.audit.listeners.append(self._journaled)
-        self._dirty: set[str] = set()  # panes whose readings arrived since their last repaint
-        self._repaint_timer: Timer | None = None
+        self.attached = True
 
     def _journaled(self, record: dict[str, Any]) -> None:
         self.post_message(ActionJournaled(record))  # thread-safe: actions may run in worker threads
@@ -216,16 +283,36 @@ class OpsConsoleApp(App[int]):
         return self.screen_stack[0] if self.screen_stack else self.screen
 
     def compose(self) -> ComposeResult:
+        if not self.attached:
+            yield from self._skeleton()
+            return
+        yield from self._console_widgets()
+
+    def _console_widgets(self) -> Iterable[Widget]:
         yield EnvBanner(id="banner")
         yield SummaryBar(id="summary")
-        with Container(id="panes"):
-            yield HealthPane(id="health")
-            yield TrafficPane(id="traffic") if self._configured("traffic") else self._unconfigured(1)
-            yield CachePane(id="cache") if self._configured("cache") else self._unconfigured(2)
-            yield QueuesPane(id="queues") if self._configured("queues") else self._unconfigured(3)
-            yield DlqPane(id="dlq") if self._configured("dlq") else self._unconfigured(4)
-            yield BreakersPane(id="breakers") if self._configured("breakers") else self._unconfigured(5)
-            yield MongoPane(id="mongo") if self._configured("mongo") else self._unconfigured(6)
+        yield Container(
+            HealthPane(id="health"),
+            TrafficPane(id="traffic") if self._configured("traffic") else self._unconfigured(1),
+            CachePane(id="cache") if self._configured("cache") else self._unconfigured(2),
+            QueuesPane(id="queues") if self._configured("queues") else self._unconfigured(3),
+            DlqPane(id="dlq") if self._configured("dlq") else self._unconfigured(4),
+            BreakersPane(id="breakers") if self._configured("breakers") else self._unconfigured(5),
+            MongoPane(id="mongo") if self._configured("mongo") else self._unconfigured(6),
+            id="panes",
+        )
+        yield Footer()
+
+    @staticmethod
+    def _skeleton() -> Iterable[Widget]:
+        """The first frame: the layout with every pane's title, before the config and the console's modules
+        are loaded (Textual alone is on screen in about the time a bare Textual app takes)."""
+        yield Static(" opsconsole │ starting…", id="boot-banner")
+        yield Static(" ".join(f"{key}:{name}" for key, _, name, _ in PANES), id="boot-summary")
+        yield Container(
+            *(Static("starting…", classes="boot-pane", id=f"boot-{pane_id}") for _, pane_id, _, _ in PANES),
+            id="boot-panes",
+        )
         yield Footer()
 
     @staticmethod
@@ -242,15 +329,45 @@ class OpsConsoleApp(App[int]):
         from console.crash import crash_renderable
 
         self.bell()
-        self.panic(crash_renderable(sys.exc_info(), secret_values(self.settings)))
+        secrets = secret_values(self.settings) if self.attached else ()
+        self.panic(crash_renderable(sys.exc_info(), secrets))
 
     def on_mount(self) -> None:
+        self._layout_for(self.size.width, self.size.height)
+        if not self.attached:
+            for key, pane_id, name, _ in PANES:
+                self.query_one(f"#boot-{pane_id}").border_title = f"{key} {name}"
+            self.call_after_refresh(self._boot)
+            return
+        self._start()
+
+    async def _boot(self) -> None:
+        """After the first frame: load the config and the console's modules, then swap the skeleton for the panes."""
+        assert self._settings_loader is not None
+        try:
+            settings = await asyncio.to_thread(self._load_settings, self._settings_loader)
+            self._use_settings(settings, self._clock or utc_now)
+            if self._write_reason:
+                self.write.enable(self._write_reason, settings.write_minutes)
+        except ConfigError as error:
+            self.boot_error = error
+            self.exit(return_code=2)
+            return
+        await self.query("#boot-banner, #boot-summary, #boot-panes").remove()
+        await self.mount_all(self._console_widgets(), before=self.query_one(Footer))
+        self._start()
+
+    @staticmethod
+    def _load_settings(loader: Callable[[], Settings]) -> Settings:
+        load_runtime()
+        return loader()
+
+    def _start(self) -> None:
         banner = self.main_screen.query_one(EnvBanner)
         env = self.settings.env
         banner.env_label = env.name if env.label in ("", env.name) else f"{env.name} ({env.label})"
         banner.protected = env.protected
         self._show_pane(self._active)
-        self._layout_for(self.size.width, self.size.height)
         for reading in self._initial:
             self.board.apply(reading)
             self.timeline.observe(reading, self.board)
@@ -450,7 +567,7 @@ class OpsConsoleApp(App[int]):
                 findings: tuple[str, ...] = ()
                 history: dict[str, tuple[float | None, ...]] = {}
                 if isinstance(reading.value, CacheStatus):
-                    findings = tuple(assess_cache(reading.value, self.settings.env.cache)[1])
+                    findings = tuple(self.board.assess_cache(reading)[1])
                     history = {
                         n.name: self.board.namespace_history(reading.value.instance, n.name)
                         for n in reading.value.namespaces
@@ -511,11 +628,18 @@ class OpsConsoleApp(App[int]):
         if self.write.until is not None and not self.write.active():
             self.write.disable()
             self.notify("write mode expired: back to read-only", severity="warning")
-        banner.write_until = self.write.until.strftime("%H:%M") if self.write.active() and self.write.until else ""
+        self._show_write_mode()
         problem = self.audit.mirror_problem()
         if problem and problem != self._journal_problem:
             self.notify(problem, severity="warning", timeout=10, markup=False)  # the record is spooled, never dropped
         self._journal_problem = problem
+
+    def _show_write_mode(self) -> None:
+        try:
+            banner = self.main_screen.query_one(EnvBanner)
+        except (NoMatches, ScreenStackError):
+            return  # enabled before the screen opens (--write): on_mount's first tick shows it
+        banner.write_until = self.write.until.strftime("%H:%M") if self.write.active() and self.write.until else ""
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:
@@ -564,8 +688,7 @@ class OpsConsoleApp(App[int]):
             WriteModeScreen(self.settings.write_minutes, self.settings.env.name, self.settings.env.protected), enabled
         )
 
-    @on(QueuesPane.ActionRequested)
-    def _queue_action(self, message: QueuesPane.ActionRequested) -> None:
+    def on_queues_pane_action_requested(self, message: QueuesPane.ActionRequested) -> None:
         # Actions pull in the Redis / AMQP / BullMQ clients: imported on first use, not before first paint.
         from console.queue_actions import QueueAction
         from console.screens.queue_action import QueueActionScreen
@@ -576,7 +699,9 @@ class OpsConsoleApp(App[int]):
         action = QueueAction(self.settings, verb, message.kind, message.queue, self.audit)
         self.push_screen(QueueActionScreen(action, self.write))
 
-    @on(CachePane.InvalidateRequested)
+    def on_cache_pane_invalidate_requested(self) -> None:
+        self._invalidate()
+
     def _invalidate(self) -> None:
         instances = self.settings.redis_instances
         if not instances or self._refuse_in_replay():
@@ -610,8 +735,7 @@ class OpsConsoleApp(App[int]):
     def _catalog_store(self, kind: str, name: str) -> DeadLetterStore:
         return self._dlq_catalog().get(kind, name)  # type: ignore[no-any-return]
 
-    @on(DlqPane.Chosen)
-    def _browse_dlq(self, message: DlqPane.Chosen) -> None:
+    def on_dlq_pane_chosen(self, message: DlqPane.Chosen) -> None:
         from console.screens.dlq_browse import DlqBrowseScreen
 
         if self._refuse_in_replay():
@@ -640,8 +764,7 @@ class OpsConsoleApp(App[int]):
 
         self.push_screen(DlqActionScreen(action, self.write), finished)
 
-    @on(BreakersPane.ActionRequested)
-    def _breaker_action(self, message: BreakersPane.ActionRequested) -> None:
+    def on_breakers_pane_action_requested(self, message: BreakersPane.ActionRequested) -> None:
         from console.breaker_actions import BreakerAction
         from console.screens.breaker_action import BreakerActionScreen
 
@@ -680,6 +803,8 @@ class OpsConsoleApp(App[int]):
         return True
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if not self.attached:
+            return action == "quit"  # the skeleton: keys wait for the panes (a few tenths of a second)
         if action.startswith("replay_"):
             return self.replay is not None
         if action == "live":
@@ -931,14 +1056,12 @@ class OpsConsoleApp(App[int]):
         elif target.can_focus:
             target.focus()
 
-    @on(HealthPane.TargetChosen)
-    def _open_target(self, message: HealthPane.TargetChosen) -> None:
+    def on_health_pane_target_chosen(self, message: HealthPane.TargetChosen) -> None:
         row = next((r for r in self.board.health_rows() if r.name == message.name), None)
         if row is not None:
             self.push_screen(HealthDetailScreen(row))
 
-    @on(TrafficPane.ServiceChosen)
-    def _open_service(self, message: TrafficPane.ServiceChosen) -> None:
+    def on_traffic_pane_service_chosen(self, message: TrafficPane.ServiceChosen) -> None:
         self.push_screen(
             TrafficRoutesScreen(
                 message.service, self.board.traffic_routes(message.service), self.board.traffic_history(message.service)
@@ -947,6 +1070,8 @@ class OpsConsoleApp(App[int]):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
+        if not self.attached:
+            return
         yield SystemCommand("Refresh now", "Poll every source immediately (r)", self.action_refresh)
         yield SystemCommand("Pause / resume updates", "Stop or restart polling (p)", self.action_toggle_pause)
         yield SystemCommand("Key help", "Show every key (?)", self.action_help)
@@ -1003,7 +1128,7 @@ class OpsConsoleApp(App[int]):
 def make_app(
     settings: Settings,
     sources: Sequence[Source] = (),
-    clock: Clock = utc_now,
+    clock: Clock | None = None,
     readings: Iterable[Reading] = (),
     collect: bool = True,
     source_factory: Callable[[], Sequence[Source]] | None = None,

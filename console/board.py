@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 
 from console.board_breakers import VERDICT, breaker_rows, history_key
@@ -105,10 +106,27 @@ def judge_traffic(stats: TrafficStats, limits: TrafficConfig = DEFAULT_TRAFFIC) 
     return worst(s for s, _ in findings), tuple(text for _, text in findings)
 
 
-def assess_cache(status: CacheStatus, limits: CacheConfig) -> tuple[Status, list[str]]:
-    """Hit ratio below the target, memory near maxmemory, evictions, a replica cut off from its primary."""
+HIT_HYSTERESIS = 0.02  # a low hit ratio stays flagged until 2 points above the target: no flapping at 79/80 %
+
+
+def low_hit_ratios(status: CacheStatus, limits: CacheConfig, flagged: Collection[str] = ()) -> frozenset[str]:
+    """The hit ratios to flag ("" the instance's, else a namespace's name): below the target, or flagged before
+    and not yet `HIT_HYSTERESIS` above it."""
+    ratios = [("", status.hit_ratio), *((n.name, n.hit_ratio) for n in status.namespaces)]
+    return frozenset(
+        name
+        for name, ratio in ratios
+        if ratio is not None
+        and (ratio < limits.hit_warn or (name in flagged and ratio < limits.hit_warn + HIT_HYSTERESIS))
+    )
+
+
+def assess_cache(status: CacheStatus, limits: CacheConfig, flagged: Collection[str] = ()) -> tuple[Status, list[str]]:
+    """Hit ratio below the target, memory near maxmemory, evictions, a replica cut off from its primary.
+    `flagged`: the hit ratios flagged by the previous reading (see `low_hit_ratios`)."""
     findings: list[tuple[Status, str]] = []
-    if status.hit_ratio is not None and status.hit_ratio < limits.hit_warn:
+    low = low_hit_ratios(status, limits, flagged)
+    if status.hit_ratio is not None and "" in low:
         findings.append((Status.WARN, f"hit ratio {status.hit_ratio:.0%}"))
     share = status.memory_share
     if share is not None and share >= 0.98:
@@ -120,7 +138,7 @@ def assess_cache(status: CacheStatus, limits: CacheConfig) -> tuple[Status, list
     if status.role == "replica" and status.link_status and status.link_status != "up":
         findings.append((Status.CRIT, f"replica link {status.link_status}"))
     for namespace in status.namespaces:
-        if namespace.hit_ratio is not None and namespace.hit_ratio < limits.hit_warn:
+        if namespace.hit_ratio is not None and namespace.name in low:
             findings.append((Status.WARN, f"{namespace.name} hit ratio {namespace.hit_ratio:.0%}"))
     return worst(s for s, _ in findings), [text for _, text in findings]
 
@@ -176,6 +194,7 @@ class Board:
         self.cache_limits = cache or CacheConfig()
         self._namespace_history: dict[str, deque[float | None]] = {}
         self._queue_history: dict[str, deque[tuple[float, int]]] = {}
+        self._cache_flagged: dict[str, frozenset[str]] = {}  # per cache source: hit ratios flagged (hysteresis)
         self._health_rows_cache: list[HealthRow] | None = None
         self._queue_rows_cache: list[QueueRow] | None = None
         self._dlq_history: dict[str, deque[tuple[float, int]]] = {}
@@ -222,6 +241,13 @@ class Board:
             for namespace in reading.value.namespaces:
                 key = f"{reading.value.instance}/{namespace.name}"
                 self._namespace_history.setdefault(key, deque(maxlen=TRAFFIC_POINTS)).append(namespace.hit_ratio)
+            flagged = self._cache_flagged.get(reading.source, ())
+            self._cache_flagged[reading.source] = low_hit_ratios(reading.value, self.cache_limits, flagged)
+
+    def assess_cache(self, reading: Reading) -> tuple[Status, list[str]]:
+        """A cache reading's verdict and findings, with the low hit ratios its instance had before."""
+        assert isinstance(reading.value, CacheStatus)
+        return assess_cache(reading.value, self.cache_limits, self._cache_flagged.get(reading.source, ()))
 
     def queue_rows(self) -> list[QueueRow]:
         """Every queue of every queue source, judged; worst first, then deepest."""
@@ -378,7 +404,7 @@ class Board:
             keys = {d.key for d in reading.value.dlqs}
             return worst((r.status for r in self.dlq_rows() if r.info.key in keys), default=Status.OK)
         if reading.kind == "cache" and isinstance(reading.value, CacheStatus):
-            return assess_cache(reading.value, self.cache_limits)[0]
+            return self.assess_cache(reading)[0]
         if reading.kind == "traffic" and isinstance(reading.value, TrafficSnapshot):
             return worst((r.status for r in self._judged(reading.value.services)), default=Status.OK)
         return Status.UNKNOWN

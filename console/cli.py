@@ -10,12 +10,16 @@ import asyncio
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from console.config import Settings, load_settings
-from console.config_checks import config_warnings
 from console.errors import ActionRefused, ConfigError
 from console.secrets import redact_url
+
+if TYPE_CHECKING:
+    from console.config import Settings
+
+# The config schema, its checks and the client libraries load on the path that needs them: the TUI paints its
+# first frame before any of it (see OpsConsoleApp._boot).
 
 EXIT_CONFIG = 3  # Nagios UNKNOWN: we could not even look
 
@@ -55,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         parser_.add_argument("--reason", default=argparse.SUPPRESS, help="why write mode is on (audit journal)")
 
-    from console.dlq_cli import add_parser as add_dlq_parser
+    from console.dlq_args import add_parser as add_dlq_parser
 
     add_dlq_parser(sub, _common)
 
@@ -180,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from console.config import load_settings
     from console.config_checks import secret_values
     from console.log_redaction import redact_logs
 
@@ -210,6 +215,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 def _print_warnings(settings: Settings) -> None:
     """TLS opt-outs and a readable config file holding secrets: never silent (stderr, stdout stays data)."""
+    from console.config_checks import config_warnings
     from console.sanitize import clean
 
     for warning in config_warnings(settings):
@@ -217,6 +223,8 @@ def _print_warnings(settings: Settings) -> None:
 
 
 def cmd_config_show(args: argparse.Namespace) -> int:
+    from console.config_checks import config_warnings
+
     settings = _settings(args)
     env = settings.env
     doc = {
@@ -295,21 +303,26 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    from console.app import make_app
+    from console.app import OpsConsoleApp
+
+    write = getattr(args, "write", False)
+    if write:
+        from console.safety import WriteMode
+
+        WriteMode().enable(getattr(args, "reason", ""), 1)  # no reason: refused before the screen opens
 
     def sources():  # type: ignore[no-untyped-def]
         from console.sources import build_sources
 
-        return build_sources(settings)
+        return build_sources(app.settings)
 
-    app = make_app(settings, source_factory=sources)
-    if getattr(args, "write", False):
-        from console.safety import WriteMode
-
-        WriteMode().enable(getattr(args, "reason", ""), 1)  # no reason: refused before the screen opens
-        app.write.enable(args.reason, settings.write_minutes)
+    # The config is read after the first frame (a broken one ends the app at once, reported below).
+    app = OpsConsoleApp(
+        None, settings_loader=lambda: _settings(args), source_factory=sources, write_reason=args.reason if write else ""
+    )
     app.run()
+    if app.boot_error is not None:
+        raise app.boot_error
     return app.return_code or 0
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
-from console.board import Board, assess_cache, assess_mongo
+from console.board import Board, assess_mongo
 from console.model import CacheStatus, MongoStatus, Status, TimelineEvent
 from console.sanitize import clean
 from console.secrets import redact_text
@@ -127,7 +127,7 @@ def findings_markdown(
     cache_lines = []
     for reading in board.cache_readings():
         if isinstance(reading.value, CacheStatus) and reading.error is None:
-            verdict, found = assess_cache(reading.value, board.cache_limits)
+            verdict, found = board.assess_cache(reading)
             if found:
                 cache_lines.append(f"- **{s(reading.value.instance, 60)}** {verdict.value}: {s(', '.join(found))}")
     if cache_lines:

@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from console.board import Board, assess_cache, assess_mongo
+from console.board import Board, assess_mongo
 from console.config import Settings
 from console.model import CacheStatus, MongoStatus, Reading, TrafficSnapshot
 
@@ -45,7 +45,7 @@ def reading_json(board: Board, reading: Reading) -> dict[str, Any]:
     if isinstance(reading.value, MongoStatus):
         entry["findings"] = assess_mongo(reading.value)[1]
     if isinstance(reading.value, CacheStatus):
-        entry["findings"] = assess_cache(reading.value, board.cache_limits)[1]
+        entry["findings"] = board.assess_cache(reading)[1]
     if isinstance(reading.value, TrafficSnapshot):
         # Rows as the pane shows them: judged against the thresholds, worst first.
         services = board.traffic_rows()

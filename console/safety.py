@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from console.errors import ActionRefused
@@ -16,6 +16,8 @@ class WriteMode:
     reason: str = ""
     until: datetime | None = None
     clock: Callable[[], datetime] | None = None  # the console's clock (fixed in snapshot tests)
+    # Called after every enable / disable, so the banner changes with the mode, not a second later.
+    listeners: list[Callable[[], None]] = field(default_factory=list, repr=False, compare=False)
 
     def _now(self, now: datetime | None) -> datetime:
         return now or (self.clock() if self.clock is not None else datetime.now(UTC))
@@ -25,9 +27,15 @@ class WriteMode:
             raise ActionRefused("write mode needs a reason")
         self.reason = reason.strip()
         self.until = self._now(now) + timedelta(minutes=minutes)
+        self._changed()
 
     def disable(self) -> None:
         self.reason, self.until = "", None
+        self._changed()
+
+    def _changed(self) -> None:
+        for listener in self.listeners:
+            listener()
 
     def active(self, now: datetime | None = None) -> bool:
         return self.until is not None and self._now(now) < self.until

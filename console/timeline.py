@@ -22,7 +22,7 @@ from statistics import median
 from typing import Any
 
 from console.audit import record_time
-from console.board import Board, assess_cache, assess_mongo, judge_traffic
+from console.board import Board, assess_mongo, judge_traffic
 from console.board_breakers import VERDICT, history_key
 from console.model import (
     BreakerSnapshot,
@@ -306,7 +306,7 @@ class Timeline:
                 state = ("drop", 1) if dropped else ("ok", 0)
                 key = f"hit:{subject}"
                 events.append(self._state(key, state, state[1], reading.at, lambda _b, e=event: e, not dropped))
-        verdict, findings = assess_cache(status, board.cache_limits)
+        verdict, findings = board.assess_cache(reading)
 
         def make_verdict(before: Any) -> TimelineEvent:
             text = f"cache {status.instance} {verdict.value}" + (f": {', '.join(findings)}" if findings else "")

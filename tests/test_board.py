@@ -467,3 +467,41 @@ def test_stale_health_row_explains_the_error() -> None:
     (row,) = board.health_rows()
     assert row.status is Status.UNKNOWN
     assert "timeout after 4s" in row.message
+
+
+# --- cache hit ratio hysteresis -----------------------------------------------------------------------------
+
+
+def cache_reading(seconds: int, hit: float, sessions: float) -> Reading:
+    from console.model import CacheStatus, NamespaceStats
+
+    status = CacheStatus("main", hit_ratio=hit, namespaces=(NamespaceStats("sessions", 1.0, 1.0, sessions),))
+    return Reading("cache:main", "cache", T0 + timedelta(seconds=seconds), status)
+
+
+def test_low_hit_ratio_clears_only_two_points_above_the_target() -> None:
+    # A demo cache hovering at 79–81 % flipped its verdict (and the pane's findings) every poll.
+    board = Board()
+    seen = []
+    for second, (hit, sessions) in enumerate([(0.81, 0.85), (0.79, 0.85), (0.81, 0.79), (0.815, 0.81), (0.83, 0.83)]):
+        reading = cache_reading(second, hit, sessions)
+        board.apply(reading)
+        status, findings = board.assess_cache(reading)
+        seen.append((status, tuple("" if f.startswith("hit") else f.split(" hit")[0] for f in findings)))
+    assert seen == [
+        (Status.OK, ()),  # 81 %: above the 80 % target, never flagged
+        (Status.WARN, ("",)),  # 79 %: flagged
+        (Status.WARN, ("", "sessions")),  # 81 %: still flagged (not 82 % yet); sessions 79 % newly flagged
+        (Status.WARN, ("", "sessions")),  # 81.5 % / 81 %: both held
+        (Status.OK, ()),  # 83 %: both cleared
+    ]
+    assert board.status_of(cache_reading(9, 0.81, 0.81)) is Status.OK  # cleared: 81 % is fine again
+
+
+def test_assess_cache_without_history_uses_the_plain_target() -> None:
+    from console.board import assess_cache
+    from console.config import CacheConfig
+
+    status = cache_reading(0, 0.81, 0.79).value
+    assert assess_cache(status, CacheConfig())[1] == ["sessions hit ratio 79%"]
+    assert assess_cache(status, CacheConfig(), flagged={""})[1] == ["hit ratio 81%", "sessions hit ratio 79%"]

@@ -103,7 +103,7 @@ class CachePane(Pane):
     BINDINGS = [Binding("i", "invalidate", "Invalidate")]
 
     DEFAULT_CSS = """
-    CachePane > Static { height: auto; }
+    CachePane > Static { height: 1fr; }  /* fixed: findings coming and going repaint lines, not the layout */
     """
 
     views: reactive[tuple[CacheView, ...]] = reactive((), always_update=True, repaint=False)

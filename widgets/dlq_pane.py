@@ -151,7 +151,7 @@ class DlqPane(TablePane):
         line = breakdown_line(row) if row is not None else Text("no DLQs found", style="dim")
         if line.markup != self._breakdown_shown:  # an unchanged line must not repaint the pane
             self._breakdown_shown = line.markup
-            self.query_one("#dlq-breakdown", Static).update(line)
+            self.query_one("#dlq-breakdown", Static).update(line, layout=False)  # height 1: no new layout
 
     @on(DataTable.RowHighlighted)
     def _highlight(self) -> None:

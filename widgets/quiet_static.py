@@ -3,7 +3,9 @@
 `Static.update` repaints the whole widget: the Cache pane's instance and namespace tables were rewritten
 on the terminal for every reading although one or two figures moved. `QuietStatic.show` renders the new
 content, compares it line by line with what is shown, and repaints only the changed span of each changed
-line; a change of size (lines added or removed, a new width) is a normal update.
+line; a change of size (lines added or removed, a new width) is a normal update. With a fixed height (not
+`auto`) the content is compared padded or cropped to that height, so a line coming or going repaints that line
+instead of asking for a new layout of the whole screen (the Cache pane's findings came and went every second).
 """
 
 from __future__ import annotations
@@ -56,6 +58,9 @@ class QuietStatic(Static):
             self.update(content)
             return
         lines = self._render_cells(content, width)
+        if not self.styles.height or not self.styles.height.is_auto:
+            blank: Cells = [(" ", None)] * width
+            lines = lines[:height] + [blank] * (height - len(lines))
         shown, self._shown = self._shown, (width, lines)
         if shown is None or shown[0] != width or len(shown[1]) != len(lines) or len(lines) != height:
             self.update(content)
