@@ -337,7 +337,8 @@ class OpsConsoleApp(App[int]):
         if not self.attached:
             for key, pane_id, name, _ in PANES:
                 self.query_one(f"#boot-{pane_id}").border_title = f"{key} {name}"
-            self.call_after_refresh(self._boot)
+            # A worker, not a callback: the app keeps handling keys (q) while the config loads.
+            self.call_after_refresh(lambda: self.run_worker(self._boot(), name="boot", group="boot"))
             return
         self._start()
 
@@ -647,7 +648,8 @@ class OpsConsoleApp(App[int]):
             from console.config_checks import secret_values
             from console.secrets import redact_text
 
-            text = redact_text(f"{event.worker.name} stopped: {event.worker.error}", secret_values(self.settings))
+            secrets = secret_values(self.settings) if self.attached else ()
+            text = redact_text(f"{event.worker.name} stopped: {event.worker.error}", secrets)
             self.notify(clean(text, 300), severity="error", timeout=10, markup=False)  # foreign text: no markup
 
     # --- actions --------------------------------------------------------------------------------------

@@ -236,3 +236,60 @@ async def test_no_color_is_honoured_and_statuses_stay_distinguishable(monkeypatc
         assert len(set(GLYPH.values())) == len(GLYPH)
         statuses = {row.status for row in app.board.health_rows()}
         assert {Status.CRIT, Status.WARN, Status.OK} <= statuses
+
+
+# --- paint first: the skeleton, then the config and the panes --------------------------------------------------
+
+
+async def test_skeleton_first_then_the_config_and_the_panes(demo_stack: DemoStack) -> None:
+    import threading
+
+    from textual.widgets import Static
+
+    release = threading.Event()
+    settings = demo_settings(demo_stack)
+
+    def slow_loader() -> Settings:
+        release.wait(10)  # holds the config back: the skeleton must be on screen meanwhile
+        return settings
+
+    app = OpsConsoleApp(None, settings_loader=slow_loader, source_factory=lambda: build_sources(settings))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.1)
+        assert not app.attached
+        titles = [str(w.border_title) for w in app.query(".boot-pane")]
+        assert titles[:2] == ["1 Health", "2 Traffic"] and len(titles) == 7
+        assert "starting" in str(app.query_one("#boot-banner", Static).render())
+        await pilot.press("w", "t")  # keys before the panes exist do nothing (and break nothing)
+        assert len(app.query(HealthPane)) == 0
+        release.set()
+        await wait_for(lambda: app.attached and len(app.query(HealthPane)) == 1, pilot)
+        assert len(app.query(".boot-pane")) == 0
+        assert app.settings is settings
+        await wait_for(
+            lambda: app.board.health_rows() and all(r.status is Status.OK for r in app.board.health_rows()), pilot
+        )
+
+
+async def test_broken_config_after_the_first_frame_ends_the_app_with_the_errors() -> None:
+    from console.errors import ConfigError
+
+    def broken() -> Settings:
+        raise ConfigError(["demo.toml: [console] refresh: expected a number, got 'soon'"])
+
+    app = OpsConsoleApp(None, settings_loader=broken)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(lambda: app.boot_error is not None, pilot)
+    assert app.return_code == 2
+    assert app.boot_error is not None and "refresh" in str(app.boot_error)
+
+
+def test_cli_reports_a_broken_config_found_after_the_first_frame(tmp_path) -> None:
+    # Under a pipe Textual still runs the app headless: the errors reach stderr and the exit code is 2.
+    config = tmp_path / "bad.toml"
+    config.write_text('[console]\nrefresh = "soon"\n')
+    out = subprocess.run(
+        [sys.executable, "-m", "console", "--config", str(config)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 2, out
+    assert "refresh" in out.stderr
