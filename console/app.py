@@ -19,6 +19,7 @@ from textual.app import App, ComposeResult, ScreenStackError, SystemCommand
 from textual.binding import Binding
 from textual.containers import Container
 from textual.css.query import NoMatches
+from textual.driver import Driver
 from textual.events import Resize
 from textual.message import Message
 from textual.screen import Screen
@@ -253,6 +254,14 @@ class OpsConsoleApp(App[int]):
         self.tape: deque[Reading] = deque(maxlen=TAPE_READINGS)
         self.audit.listeners.append(self._journaled)
         self.attached = True
+
+    def get_driver_class(self) -> type[Driver]:
+        driver = super().get_driver_class()
+        if driver.__name__ == "LinuxDriver":  # not a driver chosen through TEXTUAL_DRIVER, not Windows
+            from console.term_output import QuietLinuxDriver
+
+            return QuietLinuxDriver
+        return driver
 
     def _journaled(self, record: dict[str, Any]) -> None:
         self.post_message(ActionJournaled(record))  # thread-safe: actions may run in worker threads
