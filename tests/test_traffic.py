@@ -336,3 +336,21 @@ def test_judge_traffic_thresholds_are_configurable() -> None:
     strict = TrafficConfig(error_crit=0.02, p95_crit_ms=240)
     assert judge_traffic(stats, strict)[0] is Status.CRIT
     assert judge_traffic(TrafficStats())[0] is Status.OK
+
+
+def test_a_combined_answer_splits_back_by_kind_and_skips_junk() -> None:
+    from console.adapters.prometheus import KIND_LABEL, split_by_kind
+
+    answer = [
+        {"metric": {"job": "api", KIND_LABEL: "rate"}, "value": [1, "5"]},
+        {"metric": {"job": "api", KIND_LABEL: "p95"}, "value": [1, "0.2"]},
+        {"metric": {"job": "api", KIND_LABEL: "other"}, "value": [1, "9"]},  # not asked for
+        {"metric": "junk"},
+        "junk",
+        {"metric": {"job": "api"}, "value": [1, "1"]},  # untagged
+    ]
+    parts = split_by_kind(answer, ["rate", "errors", "p95"])
+    assert [e["value"][1] for e in parts["rate"]] == ["5"]
+    assert parts["errors"] == [] and len(parts["p95"]) == 1
+    with pytest.raises(BadResponse):
+        split_by_kind({"resultType": "scalar"}, ["rate"])
