@@ -7,6 +7,7 @@ Filter syntax: words match id, origin, reason or body; `origin:NAME` and `reason
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Callable
 
 from rich.text import Text
@@ -14,16 +15,33 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets.data_table import ColumnKey
 
 from console.adapters.dlq_base import DeadLetterStore, Selection
 from console.errors import ConsoleError
 from console.model import DeadLetter, DeadLetterPage
 from console.sanitize import clean
+from widgets.cell_table import CellTable
 from widgets.queues_pane import count
 from widgets.render import safe
 
 PAGE = 50
+# Say "loading" only for a store slower than this: a page that comes sooner is drawn in one frame, not two.
+LOADING_AFTER = 0.1
+# The collector is held off while a page loads and paints (see `_hold_collector`), never longer than this.
+GC_HOLD_LIMIT = 1.0
+COLUMNS = (
+    ("sel", "", 1),
+    ("at", "DIED", 8),
+    ("id", "ID", 14),
+    ("origin", "ORIGIN", 16),
+    ("reason", "REASON", 14),
+    ("size", "SIZE", 7),
+    ("body", "BODY", None),
+)
+COLUMN_KEYS = [key for key, _label, _width in COLUMNS]
 
 
 def parse_filter(text: str) -> Selection:
@@ -88,67 +106,109 @@ class DlqBrowseScreen(Screen[None]):
         self.chosen: set[str] = set()
         self.everything = False  # `a`: the action takes every letter matching the filter
         self.page: DeadLetterPage | None = None
+        self._holding_gc = False
+        self._gc_limit: Timer | None = None
 
     def compose(self) -> ComposeResult:
         # The name comes from the broker: Text, never markup (a queue named "[link=…]" must not crash or link).
         yield Static(Text(clean(f"DLQ {self.store.name} · {self.store.kind}", 100)), id="dlq-head")
         yield Static("loading …", id="dlq-note")
         yield Input(placeholder="filter: words, origin:NAME, reason:TEXT (enter applies, esc clears)", id="dlq-filter")
-        table: DataTable[Text] = DataTable(cursor_type="row", id="letters")
+        table = CellTable(cursor_type="row", id="letters")
+        # A new page repaints every cell: DataTable's Rich path made that frame miss the 50 ms budget.
+        table.fast_cells = True
         yield table
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        for key, label, width in (
-            ("sel", "", 1),
-            ("at", "DIED", 8),
-            ("id", "ID", 14),
-            ("origin", "ORIGIN", 16),
-            ("reason", "REASON", 14),
-            ("size", "SIZE", 7),
-            ("body", "BODY", None),
-        ):
+        table = self.query_one(CellTable)
+        for key, label, width in COLUMNS:
             table.add_column(label, key=key, width=width)
         self.load()
 
+    def on_unmount(self) -> None:
+        self._release_collector()
+
+    def _hold_collector(self) -> None:
+        """Keep Python's cyclic garbage collector off from a page request until that page is on screen.
+
+        A full collection walks every live object, tens of ms with a big heap, and one landing between `n` and
+        the frame was the tail of the page-turn latency (issue 9); held off, it runs after the frame, while the
+        engineer reads. Textual offers the same for scrolling (App.PAUSE_GC_ON_SCROLL). Only a collector this
+        screen turned off is turned back on, by the painted page, a failed load, unmount or a time limit."""
+        if gc.isenabled():
+            gc.disable()
+            self._holding_gc = True
+        if self._holding_gc:  # the limit counts from the latest request
+            if self._gc_limit is not None:
+                self._gc_limit.stop()
+            self._gc_limit = self.set_timer(GC_HOLD_LIMIT, self._release_collector)
+
+    def _release_collector(self) -> None:
+        if self._holding_gc:
+            self._holding_gc = False
+            gc.enable()
+
     def _note(self, text: str | Text, style: str = "") -> None:
-        self.query_one("#dlq-note", Static).update(text if isinstance(text, Text) else Text(text, style=style))
+        # One line of fixed height: no layout pass over the whole screen for a new note.
+        note = text if isinstance(text, Text) else Text(text, style=style)
+        self.query_one("#dlq-note", Static).update(note, layout=False)
 
     @work(exclusive=True, group="dlq-load", exit_on_error=False)
     async def load(self) -> None:
-        self._note("loading …", "dim")
+        self._hold_collector()
+        fetched = False
+
+        def say_loading() -> None:
+            if not fetched:  # the timer queues this call: it may come after the page did
+                self._note("loading …", "dim")
+
+        slow = self.set_timer(LOADING_AFTER, say_loading)
         try:
             page = await asyncio.wait_for(self.store.page(self.start, PAGE, self.selection), self.timeout)
         except (ConsoleError, TimeoutError) as exc:
+            self._release_collector()
             self._note(f"✖ {clean(str(exc) or f'timeout after {self.timeout:g}s', 200)}", "bold red")
             return
         except Exception as exc:  # noqa: BLE001 - shown, never swallowed by the worker
+            self._release_collector()
             self._note(f"✖ {type(exc).__name__}: {clean(exc, 200)}", "bold red")
             return
+        finally:
+            fetched = True
+            slow.stop()  # also when a newer load cancelled this one (exclusive worker)
         self.show(page)
+        self.call_after_refresh(self._release_collector)
 
     def show(self, page: DeadLetterPage) -> None:
+        same = self.page is not None and [x.ref for x in self.page.letters] == [x.ref for x in page.letters]
         self.page = page
         head = f"DLQ {page.dlq} · {page.kind} · {page.total:,} letters"
         if self.selection != Selection():
             head += f" · filter: {self.selection.describe()}"
-        self.query_one("#dlq-head", Static).update(Text(clean(head, 160)))
+        self.query_one("#dlq-head", Static).update(Text(clean(head, 160)), layout=False)
         shown = f"{page.offset + 1}–{page.offset + len(page.letters)}" if page.letters else "none"
         picked = f"all {page.total if self.selection == Selection() else 'matching'} selected"
         note = f"letters {shown} · " + (picked if self.everything else f"{len(self.chosen)} selected")
         if page.note:
             note += f" · {page.note}"
         self._note(note, "dim")
-        self._fill()
+        self._fill(keep_cursor=same)
 
-    def _fill(self) -> None:
-        table = self.query_one(DataTable)
-        table.clear()
-        if self.page is None:
-            return
-        for letter in self.page.letters:
-            table.add_row(*self._cells(letter), key=letter.ref)
+    def _fill(self, keep_cursor: bool) -> None:
+        """Rows are keyed by position, so a page of as many letters as the last one only swaps cell contents:
+        no clear and re-add, no re-measuring of all 350 cells, no layout (several ms of each `n`)."""
+        table = self.query_one(CellTable)
+        letters = self.page.letters if self.page is not None else ()
+        rows = [(str(n), self._cells(letter)) for n, letter in enumerate(letters)]
+        table.show_rows(rows, COLUMN_KEYS)
+        # Swapped cells are not measured: widen BODY for a longer preview as a rebuild would (never narrower).
+        body = table.columns.get(ColumnKey("body"))
+        widest = max(rows, key=lambda row: row[1][-1].cell_len, default=None)
+        if body is not None and widest is not None and widest[1][-1].cell_len > body.content_width:
+            table.update_cell(widest[0], "body", widest[1][-1], update_width=True)
+        if not keep_cursor:  # another page: back to its first letter, as a rebuild would
+            table.move_cursor(row=0, column=0, animate=False)
 
     def _cells(self, letter: DeadLetter) -> list[Text]:
         body_width = max(10, self.size.width - 80)
@@ -182,20 +242,16 @@ class DlqBrowseScreen(Screen[None]):
         self.everything = False
         self.chosen.symmetric_difference_update({letter.ref})
         table = self.query_one(DataTable)
-        row = table.cursor_row  # show() refills the table, which puts the cursor back on the first row
-        table.update_cell(letter.ref, "sel", self._cells(letter)[0])
         if self.page is not None:
-            self.show(self.page)
-            table.move_cursor(row=min(row + 1, len(self.page.letters) - 1), animate=False)
+            self.show(self.page)  # the same letters: only the mark's cell changes, the cursor stays
+            table.move_cursor(row=min(table.cursor_row + 1, len(self.page.letters) - 1), animate=False)
 
     def action_select_all(self) -> None:
         """Every letter the filter matches, on every page (again: back to none)."""
         self.everything = not self.everything
         self.chosen.clear()
         if self.page is not None:
-            row = self.query_one(DataTable).cursor_row
             self.show(self.page)
-            self.query_one(DataTable).move_cursor(row=row, animate=False)
 
     def action_page(self, step: int) -> None:
         if self.page is None:
