@@ -26,7 +26,7 @@ import pytest
 from rich.console import Console, RenderableType
 
 from console.adapters.dlq_base import REPLAY_MARK, Mark, Selection, read_ndjson
-from console.adapters.dlq_rabbit import RabbitDlq, discover
+from console.adapters.dlq_rabbit import WINDOW, RabbitDlq, discover  # WINDOW: unsettled letters at most
 from console.adapters.rabbitmq import ManagementApi
 from console.audit import AuditLog
 from console.config import load_settings
@@ -61,7 +61,6 @@ pytestmark = pytest.mark.timeout(120)
 
 MARK = Mark(at="2024-05-01T12:00:00Z", by="alice@bastion")
 EVERYTHING = Selection()
-WINDOW = 50  # dlq_rabbit.WINDOW: letters in flight per confirm round trip
 MARK_HEADERS = {REPLAY_MARK, "x-opsconsole-replayed-by", "x-opsconsole-replays"}
 FAST = 100_000.0  # letters per second: the pacer never waits
 
@@ -439,6 +438,119 @@ async def test_a_deleted_origin_exchange_or_no_x_death_is_planned_as_a_problem_a
     moved = await dlq.transfer("move", EVERYTHING, MARK, target=topo.parking, rate=FAST)
     assert (moved.done, moved.skipped) == (4, 0)
     assert id_list(await drain(topo.parking)) == ["m-00003", "m-00004", "raw-1", "raw-2"]
+
+
+def crafted(number: int, topo: Topology, key: str = "order.created", body: bytes | None = None) -> aio_pika.Message:
+    """A letter as the broker dead-letters it, x-death written by hand (so its routing key can lead nowhere)."""
+    message = order(number, body=body)
+    headers = dict(message.headers or {})
+    headers["x-death"] = [
+        {
+            "count": 1,
+            "reason": "rejected",
+            "queue": topo.orders,
+            "time": datetime(2024, 5, 1, 10, 0, tzinfo=UTC),
+            "exchange": topo.events,
+            "routing-keys": [key],
+        }
+    ]
+    message.headers = headers
+    return message
+
+
+async def test_unroutable_letters_returned_mid_window_stay_and_the_rest_go(dlq_topology: Topology) -> None:
+    topo, total = dlq_topology, 700
+    # Every 7th letter's origin key is bound nowhere: the broker returns its copy (mandatory) in the middle of
+    # windows of routable ones, and only those letters stay.
+    bad = {n for n in range(total) if n % 7 == 3}
+    await publish_confirmed(
+        [crafted(n, topo, "nowhere.key" if n in bad else "order.created") for n in range(total)], "", topo.dlq
+    )
+    await wait_depth(topo.dlq, total)
+    result = await store(topo).transfer("replay", EVERYTHING, MARK, rate=FAST)
+    assert (result.total, result.done, result.failed, result.skipped) == (total, total - len(bad), len(bad), 0)
+    assert "key nowhere.key: returned NO_ROUTE (unroutable)" in result.note
+    left = await drain(topo.dlq)
+    assert id_list(left) == [f"m-{n:05d}" for n in sorted(bad)]  # exactly the returned ones, in their order
+    assert not any(REPLAY_MARK in m.headers for m in left)  # the originals, untouched
+    arrived = await drain(topo.orders)
+    assert id_list(arrived) == [f"m-{n:05d}" for n in range(total) if n not in bad]  # queue order kept
+
+
+async def test_a_narrow_selection_over_many_letters_keeps_the_rest_in_place(dlq_topology: Topology) -> None:
+    # One letter in 25 selected: the others stay unacked, far more than one prefetch of them (the pump restarts
+    # its consumer so they never starve it), and go back in place.
+    topo, total = dlq_topology, 1500
+    await make_dead_letters(topo, [order(n, body=b"%d%s" % (n, b" vip" if n % 25 == 0 else b"")) for n in range(total)])
+    result = await store(topo).transfer("replay", Selection(text="vip"), MARK, rate=FAST)
+    picked = [f"m-{n:05d}" for n in range(0, total, 25)]
+    assert (result.total, result.done, result.failed) == (total, len(picked), 0)
+    assert id_list(await drain(topo.orders)) == picked
+    assert id_list(await peek_all(topo.dlq)) == [f"m-{n:05d}" for n in range(total) if n % 25]
+
+
+async def test_big_letters_replay_intact_through_a_narrow_window(
+    dlq_topology: Topology, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from console.adapters import dlq_rabbit_pump
+
+    monkeypatch.setattr(dlq_rabbit_pump, "BYTES_IN_FLIGHT", 1 << 20)  # 1 MiB in flight: four 256 KiB letters
+    topo = dlq_topology
+    bodies = [bytes([n]) * (256 << 10) + b"%d" % n for n in range(12)] + [os.urandom(3 << 20)]  # 3 MiB: one at a time
+    await publish_confirmed([crafted(n, topo, body=body) for n, body in enumerate(bodies)], "", topo.dlq)
+    await wait_depth(topo.dlq, len(bodies))
+    result = await store(topo).transfer("replay", EVERYTHING, MARK, rate=FAST)
+    assert (result.done, result.failed) == (len(bodies), 0)
+    assert [m.body for m in await drain(topo.orders)] == bodies
+
+
+async def test_letters_taken_by_another_consumer_end_the_replay_cleanly(dlq_topology: Topology) -> None:
+    # Another consumer on the DLQ takes letters while the replay runs: the replay sees fewer than it counted,
+    # asks the queue (basic.get) when deliveries stop, and ends; every letter went exactly one way.
+    topo, total = dlq_topology, 600
+    await make_dead_letters(topo, [order(n, body=b"%d" % n) for n in range(total)])
+    connection = await aio_pika.connect(AMQP_URL)
+    taken: list[str] = []
+    try:
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=1)
+        queue = await channel.declare_queue(topo.dlq, passive=True)
+
+        async def slow(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            await asyncio.sleep(0.005)
+            await message.ack()
+            taken.append(str(message.message_id))  # only once acked: a letter it drops goes back to the DLQ
+
+        await queue.consume(slow)
+        result = await asyncio.wait_for(store(topo).transfer("replay", EVERYTHING, MARK, rate=2000), 60)
+    finally:
+        await connection.close()
+    replayed = id_list(await drain(topo.orders))
+    left = id_list(await drain(topo.dlq))
+    assert len(replayed) == result.done and result.failed == 0
+    assert Counter(replayed + taken + left) == Counter(ids(total))  # each letter once, none lost
+
+
+async def test_the_rate_limit_paces_the_replay(dlq_topology: Topology) -> None:
+    topo = dlq_topology
+    await make_dead_letters(topo, [order(n) for n in range(30)])
+    started = asyncio.get_running_loop().time()
+    result = await store(topo).transfer("replay", EVERYTHING, MARK, rate=100.0)
+    elapsed = asyncio.get_running_loop().time() - started
+    assert result.done == 30 and elapsed >= 0.29  # 30 letters at 100/s: the last one leaves at 0.29 s
+
+
+async def test_an_unreachable_broker_or_a_bad_login_is_source_unavailable(dlq_topology: Topology) -> None:
+    nowhere = RabbitDlq(dlq_topology.dlq, "amqp://guest:guest@127.0.0.1:1/", None, timeout=5.0)
+    with pytest.raises(SourceUnavailable, match="AMQP unreachable"):
+        await nowhere.transfer("replay", EVERYTHING, MARK)
+    wrong = RabbitDlq(dlq_topology.dlq, "amqp://guest:hunter2-wrong@127.0.0.1:5672/", None, timeout=5.0)
+    with pytest.raises(SourceUnavailable, match="AMQP unreachable.*ACCESS_REFUSED") as caught:
+        await wrong.transfer("replay", EVERYTHING, MARK)
+    assert "hunter2" not in str(caught.value)
+    missing = RabbitDlq(f"{dlq_topology.prefix}.no-such-dlq", AMQP_URL, None, timeout=5.0)
+    with pytest.raises(SourceUnavailable, match="NOT_FOUND"):
+        await missing.transfer("replay", EVERYTHING, MARK)
 
 
 # --- 5. move --------------------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ import pytest
 import redis
 
 from console.adapters.dlq_base import REPLAY_MARK, Mark, Selection
-from console.adapters.dlq_rabbit import RabbitDlq
+from console.adapters.dlq_rabbit import WINDOW, RabbitDlq  # WINDOW: unsettled letters at most
 from console.adapters.dlq_redis import RedisListDlq
 from console.config_dlq import RedisDlqConfig
 from console.errors import SourceUnavailable
@@ -56,7 +56,6 @@ from tests.fixtures.redis_server import PrivateRedis, requires_redis_server
 MARK = Mark(at="2024-05-01T12:00:00Z", by="alice@bastion")
 EVERYTHING = Selection()
 TOTAL = 5000
-WINDOW = 50  # dlq_rabbit.WINDOW: letters in flight per confirm round trip
 FAST = 100_000.0  # letters per second: the pacer never waits
 KILL_AT = 1000  # letters replayed when the fault strikes
 OPSCONSOLE = Path(sys.executable).parent / "opsconsole"

@@ -1,9 +1,12 @@
 """RabbitMQ dead-letter queues: discover, peek, replay to origin, move, export, purge with backup, restore.
 
 Browsing uses the management API's Get (requeue): one request, bodies cut server-side, so a 10 MB letter
-costs 64 KiB. Actions use AMQP: `basic.get` without ack, publish the copy on a confirming channel, and ack
-the letter only when the broker confirmed the copy. A letter the action does not take stays unacked until
-the end and is then requeued; if the connection dies, every unacked letter goes back to the DLQ by itself.
+costs 64 KiB. Actions use AMQP and never ack a letter before its copy is safe. Replay and move stream: a
+consumer with a prefetch window feeds pipelined publishes on a confirming channel, each letter acked only
+when the broker confirmed its own copy (`dlq_rabbit_pump`, over the lean connection of `amqp_wire`); the
+other actions take letters with `basic.get` through aio-pika. A letter an action does not take stays unacked
+until the end and is then requeued; if the connection dies, every unacked letter goes back to the DLQ by
+itself.
 
 A replay goes where `x-death` says the letter was first published: its exchange and routing key, so the
 origin queue's consumers see the routing key they expect (a fanout or topic exchange also reaches its other
@@ -21,10 +24,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from console.adapters.amqp_wire import Wire, WireError
 from console.adapters.dlq_base import (
     SCAN_CAP,
     Mark,
-    Pacer,
     Plan,
     PlannedLetter,
     Progress,
@@ -34,6 +37,8 @@ from console.adapters.dlq_base import (
     make_plan,
     write_ndjson,
 )
+from console.adapters.dlq_rabbit_pump import WINDOW as WINDOW  # unsettled letters a replay allows at most
+from console.adapters.dlq_rabbit_pump import Pump
 from console.adapters.rabbitmq import ManagementApi
 from console.errors import ActionRefused, BadResponse, ConsoleError, SourceUnavailable
 from console.model import (
@@ -50,7 +55,6 @@ from console.sanitize import clean
 from console.secrets import redact_text
 
 BROWSE_CAP = 200  # letters one browse peeks: peeks requeue, so keep them few
-WINDOW = 50  # letters in flight per confirm round trip
 _PROPERTY_NAMES = (
     "content_type",
     "content_encoding",
@@ -222,17 +226,6 @@ def message_record(message: Any, queue: str) -> dict[str, Any]:
         "properties": encode(properties),
         "headers": encode(dict(message.headers or {})),
     }
-
-
-def _bytearrays(value: Any) -> Any:
-    """pamqp encodes bytearray as an AMQP byte array; plain bytes it refuses."""
-    if isinstance(value, bytes):
-        return bytearray(value)
-    if isinstance(value, dict):
-        return {k: _bytearrays(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_bytearrays(v) for v in value]
-    return value
 
 
 def _login(amqp_url: str) -> str:
@@ -436,102 +429,48 @@ class RabbitDlq:
         abort: asyncio.Event | None = None,
         progress: Progress | None = None,
     ) -> ReplayProgress:
-        """Replay to origin (or move to `target`); each letter is acked only after its copy is confirmed."""
-        import aio_pika
+        """Replay to origin (or move to `target`); each letter is acked only after its copy is confirmed.
 
+        A consumer with a prefetch window feeds pipelined confirmed publishes over a lean connection
+        (`dlq_rabbit_pump`): at most `WINDOW` letters are unsettled at once, which bounds the duplicates a
+        lost connection can leave."""
         if verb not in ("replay", "move") or (verb == "move" and not target):
             raise ActionRefused("transfer is replay, or move with a target queue")
+        if not self.amqp_url:
+            raise ActionRefused("this needs [env.NAME.rabbitmq] amqp_url")
         abort = abort or asyncio.Event()
-        connection = await self._connect()
-        done = failed = skipped = total = 0
-        notes: list[str] = []
         try:
-            source = await connection.channel()
-            publisher = await connection.channel(publisher_confirms=True, on_return_raises=True)
-            queue = await source.declare_queue(self.name, passive=True, timeout=self.timeout)
-            total = min(int(queue.declaration_result.message_count or 0), SCAN_CAP)
-            exchanges: dict[str, Any] = {}
-            pacer = Pacer(rate)
-            seen = 0
-            taken = 0
-
-            def report() -> None:
-                if progress is not None:
-                    progress(ReplayProgress(total, done, failed, skipped, "; ".join(notes[-1:])))
-
-            while seen < total and not abort.is_set():
-                window: list[tuple[Any, Any, Any, str]] = []
-                while len(window) < WINDOW and seen < total:
-                    if selection.limit is not None and taken >= selection.limit:
-                        seen = total
-                        break
-                    message = await queue.get(no_ack=False, fail=False, timeout=self.timeout)
-                    if message is None:
-                        seen = total
-                        break
-                    seen += 1
-                    letter = letter_from_message(self.name, message)
-                    if not selection.wants(letter):
-                        continue  # stays unacked: requeued when the connection closes
-                    taken += 1
-                    route = self._route(verb, letter, target)
-                    if route is None:
-                        skipped += 1
-                        continue
-                    exchange_name, routing_key = route
-                    if exchange_name not in exchanges:
-                        exists = await self._exists(connection, verb, exchange_name, target)
-                        exchanges[exchange_name] = await self._exchange(publisher, exchange_name) if exists else None
-                    if exchanges[exchange_name] is None:
-                        skipped += 1
-                        notes.append(f"{describe_route(*route)}: does not exist")
-                        continue
-                    window.append((message, exchanges[exchange_name], self._copy(message, mark, aio_pika), routing_key))
-                if not window:
-                    continue
-                results = await asyncio.gather(
-                    *(
-                        exchange.publish(copy, routing_key, mandatory=True, timeout=self.timeout)
-                        for _, exchange, copy, routing_key in window
-                    ),
-                    return_exceptions=True,
-                )
-                for (message, _, _, routing_key), result in zip(window, results, strict=True):
-                    if isinstance(result, BaseException):
-                        failed += 1  # not confirmed (or unroutable): the letter stays in the DLQ
-                        notes.append(f"key {clean(routing_key, 60)}: {clean(type(result).__name__, 60)}")
-                        continue
-                    await message.ack()
-                    done += 1
-                report()
-                await pacer.wait(done)
-            report()
+            wire = await Wire.open(self.amqp_url, self.timeout)
+        except (WireError, OSError, TimeoutError, ValueError) as exc:
+            raise SourceUnavailable(f"AMQP unreachable: {clean(redact_text(str(exc)), 120)}") from None
+        pump = Pump(
+            wire,
+            self.name,
+            self.login,
+            self.timeout,
+            verb,
+            selection,
+            mark,
+            target,
+            rate,
+            abort,
+            progress,
+            letter=lambda dlq, body, properties, headers, redelivered: _letter(
+                dlq, body, len(body), properties, headers, redelivered
+            ),
+            origin=lambda headers: origin_route(deaths_of(headers)),
+        )
+        try:
+            return await pump.run()
         except ConsoleError:
             raise
         except Exception as exc:  # noqa: BLE001 - a lost connection or channel: one of ours, after the counts so far
             error = SourceUnavailable(f"AMQP {verb} stopped: {type(exc).__name__} {clean(redact_text(str(exc)), 120)}")
             if progress is not None:
-                progress(ReplayProgress(total, done, failed, skipped, f"stopped: {error}"))
+                progress(pump.snapshot(f"stopped: {error}"))
             raise error from None
         finally:
-            await connection.close()  # letters not taken, not confirmed or aborted: back to the DLQ
-        note = "aborted" if abort.is_set() else "; ".join(dict.fromkeys(notes))[:300]
-        return ReplayProgress(total, done, failed, skipped, note)
-
-    async def _exchange(self, publisher: Any, name: str) -> Any:
-        if name == "":
-            return publisher.default_exchange
-        return await publisher.get_exchange(name, ensure=False)
-
-    def _copy(self, message: Any, mark: Mark, aio_pika: Any) -> Any:
-        headers = dict(message.headers or {})
-        headers.update(mark.headers(headers.get("x-opsconsole-replays")))
-        properties = {name: getattr(message, name, None) for name in _PROPERTY_NAMES}
-        if properties["user_id"] and properties["user_id"] != self.login:
-            properties["user_id"] = None  # the broker refuses a user_id that is not the publisher's login
-        return aio_pika.Message(
-            message.body, headers=_bytearrays(headers), **{k: v for k, v in properties.items() if v is not None}
-        )
+            await wire.close()  # letters not taken, not confirmed or aborted: back to the DLQ, in place
 
     @amqp_boundary
     async def export(self, selection: Selection, path: Path) -> int:
