@@ -253,24 +253,17 @@ class FleetSource:
         self.query.close()
 
 
-POOL_TARGETS = 10  # health targets per HTTP connection pool (measured best of 5/10/25/50 at 1,000 targets)
-
-
 def build_sources(settings: Settings, clock: Clock = utc_now) -> list[Source]:
     """Every source the environment configures. Clients connect lazily, on first poll."""
     sources: list[Source] = []
-    clients: dict[tuple[bool, int], httpx.AsyncClient] = {}
-    counts: dict[bool, int] = {}
+    # One probe client per TLS mode for every health target: its transport keeps connections per origin and
+    # costs the same per request however many targets share it (httpx's own pool did not: see http11).
+    clients: dict[bool, httpx.AsyncClient] = {}
     for target in settings.env.health:
-        # One pool per POOL_TARGETS targets: httpx's pool hands waiting requests to connections in time
-        # quadratic in their number, so a thousand targets in one pool stall the event loop for seconds.
-        index = counts.get(target.verify_tls, 0)
-        counts[target.verify_tls] = index + 1
-        key = (target.verify_tls, index // POOL_TARGETS)
-        first = key not in clients
+        first = target.verify_tls not in clients
         if first:
-            clients[key] = http_health.make_client(target.verify_tls)
-        sources.append(HealthSource(target, clients[key], owns_client=first))
+            clients[target.verify_tls] = http_health.make_probe_client(target.verify_tls)
+        sources.append(HealthSource(target, clients[target.verify_tls], owns_client=first))
     if settings.env.mongo is not None:
         sources.append(MongoSource(settings.env.mongo))
     for index, instance in enumerate(settings.redis_instances):

@@ -10,12 +10,19 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from console.adapters.http_health import MAX_BODY_BYTES, check_target, make_client, probe
+from console.adapters.http_health import (
+    MAX_BODY_BYTES,
+    ProbeClient,
+    check_target,
+    make_client,
+    make_probe_client,
+    probe,
+)
 from console.collector import Collector
-from console.config import HealthTargetConfig
+from console.config import Environment, HealthTargetConfig, Settings
 from console.demo.backend import DemoStack
 from console.model import HealthTarget, ProbeResult, Reading, Status
-from console.sources import HealthSource
+from console.sources import HealthSource, build_sources
 from tests.fixtures.http_targets import (  # noqa: F401 - the *_fixture imports register fixtures
     HUGE_BYTES,
     Hang,
@@ -32,9 +39,10 @@ SAFETY = TIMEOUT + 3.0  # outer bound only: a probe that never returns fails ins
 PASSWORD = "s3cr3t-Pa55"
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    http = make_client()
+@pytest.fixture(params=["probe", "general"])
+async def client(request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncClient]:
+    """The health sources' client (lean HTTP/1.1 transport) and the general one: probes read alike on both."""
+    http = make_probe_client() if request.param == "probe" else make_client()
     try:
         yield http
     finally:
@@ -347,3 +355,20 @@ async def test_collector_round_with_hanging_targets(
     assert hanging.hits["/health"] == 5
     await collector.stop()  # the shared client is not owned by any source: still usable afterwards
     assert not client.is_closed
+
+
+async def test_every_target_shares_one_probe_client_per_tls_mode() -> None:
+    targets = (
+        HealthTargetConfig(name="a", url="http://127.0.0.1:1/health"),
+        HealthTargetConfig(name="b", url="https://127.0.0.1:2/health", verify_tls=False),
+        HealthTargetConfig(name="c", url="http://127.0.0.1:3/health"),
+    )
+    settings = Settings(env=Environment(name="t", health=targets), environments=("t",))
+    sources = [s for s in build_sources(settings) if isinstance(s, HealthSource)]
+    try:
+        assert [type(s.client) for s in sources] == [ProbeClient] * 3
+        assert sources[0].client is sources[2].client is not sources[1].client
+        assert [s.owns_client for s in sources] == [True, True, False]  # each client closed exactly once
+    finally:
+        for source in sources:
+            await source.aclose()

@@ -101,7 +101,7 @@ async def test_a_hostile_health_target_is_bounded_capped_and_reported(
 ) -> None:
     server = make_hostile(mode)
     target = HealthTargetConfig(name="hostile", url=f"{server.base_url}/health", interval=0.5, timeout=TIMEOUT)
-    source = HealthSource(target, http_health.make_client(), owns_client=True)
+    source = HealthSource(target, http_health.make_probe_client(), owns_client=True)
 
     reading, elapsed, peak = await poll(source)
 

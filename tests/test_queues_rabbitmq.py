@@ -302,6 +302,22 @@ def test_parse_queues_skips_and_tolerates_malformed_items() -> None:
     assert parse_queues([]) == ()
 
 
+def test_parse_queues_reuses_unchanged_queues_between_ticks() -> None:
+    def item(name: str, ready: int, **extra: Any) -> dict[str, Any]:
+        return {"name": name, "messages_ready": ready, "messages_unacknowledged": 1, "consumers": 2, **extra}
+
+    reuse: dict[Any, QueueInfo] = {}
+    dlx = {"arguments": {"x-dead-letter-exchange": "dlx\x1b[2J"}}
+    first = parse_queues([item("idle", 0, **dlx), item("busy", 5), item("gone", 1)], reuse)
+    second = parse_queues([item("idle", 0, **dlx), item("busy", 6), item("new\x1b]0;x\x07", 1)], reuse)
+    assert second[0] is first[0]  # nothing changed: the same frozen object
+    assert second[0].dead_letter_exchange == "dlx\\x1b[2J"  # cleaned once, still cleaned
+    assert second[1] is not first[1] and (second[1].depth, second[1].ready) == (7, 6)
+    assert second[2].name == "new\\x1b]0;x\\x07"
+    assert len(reuse) == 3  # this tick's queues only: "gone" is forgotten
+    assert second == parse_queues([item("idle", 0, **dlx), item("busy", 6), item("new\x1b]0;x\x07", 1)])
+
+
 # --- Board verdicts from synthetic history --------------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ from urllib.parse import unquote
 
 import httpx
 
+from console.adapters.http11 import ProbeTransport
 from console.model import HealthCheck, HealthTarget, ProbeResult, Status, worst
 from console.sanitize import clean
 from console.secrets import redact_text, redact_url, url_password
@@ -240,6 +241,15 @@ def _failure_text(exc: Exception, url: str) -> str:
     return clean(redact_text(f"{type(exc).__name__}: {exc}".replace(url, redact_url(url))), 160)
 
 
+@functools.lru_cache(maxsize=4096)
+def _parsed(url: str) -> httpx.URL | str:
+    """`url` parsed once (httpx.URL), or as given when httpx cannot parse it."""
+    try:
+        return httpx.URL(url)
+    except (httpx.InvalidURL, ValueError, TypeError):
+        return url  # the request fails on it again, inside the probe, and is reported like any failure
+
+
 _PLAIN_HEADERS = {"accept", "content-type", "user-agent", "accept-encoding", "accept-language"}
 
 
@@ -248,8 +258,10 @@ def credentials(url: str, headers: Mapping[str, str] | None = None) -> tuple[str
     header value but the plain ones (and the token after `Bearer`/`Basic`), and the Basic credential httpx
     builds from the URL's user:password — so an answer quoting any of them can be scrubbed."""
     found: set[str] = set()
+    parts = _parsed(url)
+    if isinstance(parts, str):  # not a URL httpx can send to
+        return ()
     try:
-        parts = httpx.URL(url)
         query = parts.params
     except (httpx.InvalidURL, ValueError, TypeError):
         return ()
@@ -274,45 +286,60 @@ def credentials(url: str, headers: Mapping[str, str] | None = None) -> tuple[str
 _SENSITIVE_QUERY_KEYS = {"password", "passwd", "pwd", "token", "access_token", "api_key", "apikey", "secret", "auth"}
 
 
+@functools.lru_cache(maxsize=4096)
+def _shown(url: str, headers: tuple[tuple[str, str], ...]) -> tuple[str, tuple[str, ...]]:
+    """The URL as shown and the secrets to scrub from what the service says, worked out once per target
+    (parsing a URL costs more CPU than parsing the answer)."""
+    return redact_url(url), credentials(url, dict(headers))
+
+
 async def probe(
     client: httpx.AsyncClient, kind: str, url: str, timeout: float, headers: Mapping[str, str] | None = None
 ) -> ProbeResult:
     """GET one health URL within `timeout` seconds (connect + whole body), never raising."""
     started = time.perf_counter()
-    shown_url = redact_url(url)
+    header_items = tuple(headers.items()) if headers else ()
     try:
         # httpx timeouts are per phase; the outer deadline also bounds a server dribbling bytes.
-        async with (
-            asyncio.timeout(timeout),
-            client.stream("GET", url, headers=dict(headers or {}), timeout=timeout) as response,
-        ):
-            body, truncated = await _read_capped(response, MAX_BODY_BYTES)
-            elapsed = (time.perf_counter() - started) * 1000
-            content_type = response.headers.get("content-type", "")
-            if truncated:
-                status = status_from_code(response.status_code)
-                return ProbeResult(
-                    kind,
-                    shown_url,
-                    status,
-                    "status-code",
-                    response.status_code,
-                    elapsed,
-                    f"HTTP {response.status_code} (body over {MAX_BODY_BYTES // 1024} KiB, not parsed)",
+        async with asyncio.timeout(timeout):
+            # Start the clock, then let the other probes of the round start theirs before doing the costly
+            # part (building and sending the request): a thousand deadlines then start within a few ms, and
+            # a round with hanging targets ends about `timeout` after it began, not `timeout` plus the CPU
+            # the whole fleet's requests cost first.
+            await asyncio.sleep(0)
+            response = await _open(client, url, header_items, timeout)
+            try:
+                body, truncated = await _read_capped(response, MAX_BODY_BYTES)
+                elapsed = (time.perf_counter() - started) * 1000
+                shown_url, secrets = _shown(url, header_items)
+                content_type = response.headers.get("content-type", "")
+                if truncated:
+                    status = status_from_code(response.status_code)
+                    return ProbeResult(
+                        kind,
+                        shown_url,
+                        status,
+                        "status-code",
+                        response.status_code,
+                        elapsed,
+                        f"HTTP {response.status_code} (body over {MAX_BODY_BYTES // 1024} KiB, not parsed)",
+                    )
+                status, fmt, checks, message = parse_health(response.status_code, content_type, body)
+                # Services quote the credentials they rejected ("invalid token abc…"): never on our screen.
+                message = clean(redact_text(message, secrets), 200)
+                checks = tuple(
+                    replace(c, name=redact_text(c.name, secrets), detail=redact_text(c.detail, secrets)) for c in checks
                 )
-            status, fmt, checks, message = parse_health(response.status_code, content_type, body)
-            # Services quote the credentials they rejected ("invalid token abc…"): never on our screen.
-            secrets = credentials(url, headers)
-            message = clean(redact_text(message, secrets), 200)
-            checks = tuple(
-                replace(c, name=redact_text(c.name, secrets), detail=redact_text(c.detail, secrets)) for c in checks
-            )
-            return ProbeResult(kind, shown_url, status, fmt, response.status_code, elapsed, message, checks)
+                return ProbeResult(kind, shown_url, status, fmt, response.status_code, elapsed, message, checks)
+            finally:
+                await response.aclose()
     except TimeoutError:
         elapsed = (time.perf_counter() - started) * 1000
+        shown_url = redact_url(url)
         return ProbeResult(kind, shown_url, Status.CRIT, "none", None, elapsed, f"timeout after {timeout:g}s")
     except Exception as exc:  # noqa: BLE001 - a probe reports every failure as a result, never raises
         elapsed = (time.perf_counter() - started) * 1000
+        shown_url = redact_url(url)
         return ProbeResult(kind, shown_url, Status.CRIT, "none", None, elapsed, _failure_text(exc, url))
 
 
@@ -324,6 +351,9 @@ async def check_target(
     headers: Mapping[str, str] | None = None,
 ) -> HealthTarget:
     """Probe every URL of one target concurrently."""
+    if len(urls) == 1:  # the usual case: no task to spawn and gather
+        ((kind, url),) = urls
+        return HealthTarget(name=name, probes=(await probe(client, kind, url, timeout, headers),))
     results = await asyncio.gather(*(probe(client, kind, url, timeout, headers) for kind, url in urls))
     return HealthTarget(name=name, probes=tuple(results))
 
@@ -336,11 +366,79 @@ def _verifying_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())
 
 
+@functools.cache
+def _unverified_context() -> ssl.SSLContext:
+    """What httpx builds for verify=False: TLS still, but any certificate and any host name."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 def make_client(verify_tls: bool = True) -> httpx.AsyncClient:
-    """One pooled client per group of targets; redirects are followed like a load balancer would."""
+    """A general pooled client (httpx's own transport); redirects are followed like a load balancer would."""
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
     verify: ssl.SSLContext | bool = _verifying_context() if verify_tls else False
     return httpx.AsyncClient(verify=verify, follow_redirects=True, limits=limits, trust_env=False)
+
+
+class ProbeClient(httpx.AsyncClient):
+    """The health sources' client: httpx over the lean HTTP/1.1 transport (`console.adapters.http11`), whose
+    cost a request does not grow with the fleet, so one client serves every target. Redirects are followed
+    like a load balancer would.
+
+    `probe()` sends its GETs through `open_get`, straight to the transport: httpx's client layer (auth flow,
+    redirect loop, cookie jar, hooks, logging) costs ~3x the transport's CPU a request, and a health GET needs
+    none of it but the URL's basic auth, applied once when its request is built. An answer that redirects is
+    dropped and that URL goes through the whole client from then on.
+    """
+
+    def __init__(self, verify_tls: bool = True):
+        context = _verifying_context() if verify_tls else _unverified_context()
+        self.transport = ProbeTransport(context)
+        super().__init__(transport=self.transport, follow_redirects=True, trust_env=False)
+        self._requests: dict[tuple[str, tuple[tuple[str, str], ...], float], httpx.Request] = {}
+        self._redirecting: set[str] = set()
+
+    async def open_get(self, url: str, headers: tuple[tuple[str, str], ...], timeout: float) -> httpx.Response:
+        """GET `url` with `headers`, every phase bounded by `timeout`; the answer is open (stream it, close it)."""
+        if url in self._redirecting:
+            return await self._through_client(url, headers, timeout)
+        key = (url, headers, timeout)
+        request = self._requests.get(key)
+        if request is None:
+            request = self.build_request("GET", _parsed(url), headers=headers or None, timeout=timeout)
+            if request.url.username or request.url.password:  # what httpx's auth flow would add
+                userpass = f"{request.url.username}:{request.url.password}".encode()
+                request.headers["Authorization"] = "Basic " + base64.b64encode(userpass).decode()
+            if len(self._requests) >= 10_000:  # bounded even if URLs keep changing
+                self._requests.clear()
+            self._requests[key] = request
+        response = await self.transport.handle_async_request(request)
+        if response.has_redirect_location:
+            await response.aclose()
+            self._redirecting.add(url)
+            return await self._through_client(url, headers, timeout)
+        response.request = request
+        return response
+
+    async def _through_client(self, url: str, headers: tuple[tuple[str, str], ...], timeout: float) -> httpx.Response:
+        request = self.build_request("GET", _parsed(url), headers=headers or None, timeout=timeout)
+        return await self.send(request, stream=True)
+
+
+def make_probe_client(verify_tls: bool = True) -> ProbeClient:
+    return ProbeClient(verify_tls)
+
+
+async def _open(
+    client: httpx.AsyncClient, url: str, headers: tuple[tuple[str, str], ...], timeout: float
+) -> httpx.Response:
+    """GET `url`, the answer open for streaming."""
+    if isinstance(client, ProbeClient):
+        return await client.open_get(url, headers, timeout)
+    request = client.build_request("GET", _parsed(url), headers=headers or None, timeout=timeout)
+    return await client.send(request, stream=True)
 
 
 # --- Backend side: the same three formats, for services that import this layer ---------------------------
