@@ -28,6 +28,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
+from console import gc_control
 from console.errors import ConfigError, ConsoleError
 from console.safety import WriteMode
 from console.sanitize import clean
@@ -108,6 +109,7 @@ COMPACT_HEIGHT = 30
 # tape near 50 MB (about 15 minutes of the demo stack; less of a large fleet).
 TAPE_READINGS = 10_000
 REPLAY_TICK = 0.1  # seconds between replay steps
+FREEZE_HEAP_AFTER = 3.0  # seconds after start: the panes have their first readings by then
 PANE_REPAINT = 0.5  # seconds a reading may wait for its pane's repaint (a changed verdict does not wait)
 
 # (key, pane id, short name, hint shown while the pane's backend is not built or configured)
@@ -226,6 +228,7 @@ class OpsConsoleApp(App[int]):
         self._dirty: set[str] = set()  # panes whose readings arrived since their last repaint
         self._repaint_timer: Timer | None = None
         self.collector: Collector | None = None
+        self._heap_frozen = False
         self.attached = False
         if settings is not None:
             load_runtime()
@@ -388,6 +391,8 @@ class OpsConsoleApp(App[int]):
         self._refresh_all()
         self._tick()
         self.set_interval(1.0, self._tick)
+        # Once the panes hold their first readings, the start-up heap is frozen (see console.gc_control).
+        self.set_timer(FREEZE_HEAP_AFTER, self._freeze_heap)
         from console.config_checks import tls_opt_outs
 
         banner.tls_off = bool(tls_opt_outs(self.settings))  # an opt-out stays visible, not just notified once
@@ -734,7 +739,13 @@ class OpsConsoleApp(App[int]):
             self._catalog = StoreCatalog(self.settings)
         return self._catalog
 
+    def _freeze_heap(self) -> None:
+        gc_control.freeze_heap()
+        self._heap_frozen = True
+
     async def on_unmount(self) -> None:
+        if self._heap_frozen:
+            gc_control.thaw_heap()
         # The stores the DLQ screens browsed hold Redis pools and HTTP clients: closed with the app, not leaked.
         catalog, self._catalog = self._catalog, None
         if catalog is not None:

@@ -293,3 +293,18 @@ def test_cli_reports_a_broken_config_found_after_the_first_frame(tmp_path) -> No
     )
     assert out.returncode == 2, out
     assert "refresh" in out.stderr
+
+
+async def test_start_up_heap_is_frozen_once_live_and_thawed_on_exit(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    import console.app
+
+    monkeypatch.setattr(console.app, "FREEZE_HEAP_AFTER", 0.05)
+    gc.unfreeze()
+    settings = Settings(env=Environment(name="x"), environments=("x",))
+    app = make_app(settings, collect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(lambda: gc.get_freeze_count() > 0, pilot)
+        assert gc.isenabled()  # frozen, not switched off
+    assert gc.get_freeze_count() == 0

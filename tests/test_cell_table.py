@@ -115,12 +115,16 @@ async def test_fast_cells_draw_what_datatable_draws(options: dict[str, object]) 
             assert table._fast_cell(row, column, table.rich_style, width, False, False) is None, (row, column)
 
 
-async def test_fast_cells_is_off_by_default() -> None:
+async def test_fast_cells_is_on_by_default_and_can_be_turned_off() -> None:
     app = Tables(cursor_type="row")
     async with app.run_test(size=(90, 30)) as pilot:
         table = app.query_one(CellTable)
         fill(table)
         await pilot.pause()
-        assert table.fast_cells is False
+        assert table.fast_cells is True
+        lines(table)
+        assert table._fast_cache
+        table._fast_cache = None
+        table.fast_cells = False
         lines(table)
         assert not table._fast_cache

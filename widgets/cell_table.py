@@ -5,11 +5,11 @@ row on the terminal each time (measured: most of the console's output). `CellTab
 each cell with what is shown, updates only the changed ones and repaints only their regions; a table
 whose rows changed (added, removed, reordered) is rebuilt with the cursor kept on the same row key.
 
-A table that shows a whole new set of rows at once (a page of dead letters) cannot avoid repainting every
-cell, and DataTable renders each cell through Rich's Padding, Styled and render_lines (~0.15 ms a cell,
-most of a 60 ms frame for 35 rows of 7 columns). `fast_cells = True` renders one-line Text cells that fit
-their column straight to segments, with exactly the same output (tests/test_cell_table.py compares the two
-paths); every other cell still takes DataTable's own path.
+DataTable renders each cell through Rich's Padding, Styled and render_lines (~0.15 ms a cell: most of a
+60 ms frame for a new page of 35 dead letters of 7 columns, and the largest part of the console's steady CPU,
+since DataTable re-renders every visible line of a table after any cell changes). `fast_cells` (on unless
+turned off) renders one-line Text cells that fit their column straight to segments, with exactly the same
+output (tests/test_cell_table.py compares the two paths); every other cell still takes DataTable's own path.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class CellTable(DataTable[Text]):
     """Rows are (key, cells) in column order; `show_rows` makes the table show exactly those."""
 
     _hold_refresh = False
-    fast_cells = False
+    fast_cells = True
     """Render one-line Text cells directly instead of through Rich (same output, several times cheaper)."""
     _fast_cache: dict[tuple[object, ...], list[list[Segment]]] | None = None
     _fast_row: tuple[int, int, list[object], int, int, tuple[bool, bool, bool, bool]] | None = None

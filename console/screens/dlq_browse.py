@@ -7,7 +7,6 @@ Filter syntax: words match id, origin, reason or body; `origin:NAME` and `reason
 from __future__ import annotations
 
 import asyncio
-import gc
 from collections.abc import Callable
 
 from rich.text import Text
@@ -15,12 +14,12 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Static
 from textual.widgets.data_table import ColumnKey
 
 from console.adapters.dlq_base import DeadLetterStore, Selection
 from console.errors import ConsoleError
+from console.gc_control import HOLD as COLLECTOR_HOLD
 from console.model import DeadLetter, DeadLetterPage
 from console.sanitize import clean
 from widgets.cell_table import CellTable
@@ -106,18 +105,14 @@ class DlqBrowseScreen(Screen[None]):
         self.chosen: set[str] = set()
         self.everything = False  # `a`: the action takes every letter matching the filter
         self.page: DeadLetterPage | None = None
-        self._holding_gc = False
-        self._gc_limit: Timer | None = None
 
     def compose(self) -> ComposeResult:
         # The name comes from the broker: Text, never markup (a queue named "[link=…]" must not crash or link).
         yield Static(Text(clean(f"DLQ {self.store.name} · {self.store.kind}", 100)), id="dlq-head")
         yield Static("loading …", id="dlq-note")
         yield Input(placeholder="filter: words, origin:NAME, reason:TEXT (enter applies, esc clears)", id="dlq-filter")
-        table = CellTable(cursor_type="row", id="letters")
-        # A new page repaints every cell: DataTable's Rich path made that frame miss the 50 ms budget.
-        table.fast_cells = True
-        yield table
+        # A new page repaints every cell: CellTable's fast cells keep that frame within the 50 ms budget.
+        yield CellTable(cursor_type="row", id="letters")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -134,20 +129,12 @@ class DlqBrowseScreen(Screen[None]):
 
         A full collection walks every live object, tens of ms with a big heap, and one landing between `n` and
         the frame was the tail of the page-turn latency (issue 9); held off, it runs after the frame, while the
-        engineer reads. Textual offers the same for scrolling (App.PAUSE_GC_ON_SCROLL). Only a collector this
-        screen turned off is turned back on, by the painted page, a failed load, unmount or a time limit."""
-        if gc.isenabled():
-            gc.disable()
-            self._holding_gc = True
-        if self._holding_gc:  # the limit counts from the latest request
-            if self._gc_limit is not None:
-                self._gc_limit.stop()
-            self._gc_limit = self.set_timer(GC_HOLD_LIMIT, self._release_collector)
+        engineer reads. Textual offers the same for scrolling (App.PAUSE_GC_ON_SCROLL). Released by the painted
+        page, a failed load, unmount or the time limit (counted from the latest request)."""
+        COLLECTOR_HOLD.hold(self, GC_HOLD_LIMIT)
 
     def _release_collector(self) -> None:
-        if self._holding_gc:
-            self._holding_gc = False
-            gc.enable()
+        COLLECTOR_HOLD.release(self)
 
     def _note(self, text: str | Text, style: str = "") -> None:
         # One line of fixed height: no layout pass over the whole screen for a new note.
