@@ -229,6 +229,8 @@ class OpsConsoleApp(App[int]):
         self._repaint_timer: Timer | None = None
         self.collector: Collector | None = None
         self._heap_frozen = False
+        self._panes_ready = False  # `_start` ran: readings go to the panes
+        self._collecting = False
         self.attached = False
         if settings is not None:
             load_runtime()
@@ -248,8 +250,7 @@ class OpsConsoleApp(App[int]):
         self.audit = audit_log_for(settings)
         # Which store backs a DLQ row; snapshot tests put fixed letters here.
         self.dlq_store_for: Callable[[str, str], DeadLetterStore] = self._catalog_store
-        for source in self._sources:
-            self.board.expect(source.name, source.kind)
+        self._expect_sources()
         # What the panes show is `board`; readings always land in `live_board`. They differ while a
         # recording is replayed or a past moment is reviewed (`replay` set).
         self.live_board = self.board
@@ -257,6 +258,10 @@ class OpsConsoleApp(App[int]):
         self.tape: deque[Reading] = deque(maxlen=TAPE_READINGS)
         self.audit.listeners.append(self._journaled)
         self.attached = True
+
+    def _expect_sources(self) -> None:
+        for source in self._sources:
+            self.board.expect(source.name, source.kind)
 
     def get_driver_class(self) -> type[Driver]:
         driver = super().get_driver_class()
@@ -366,6 +371,18 @@ class OpsConsoleApp(App[int]):
             self.boot_error = error
             self.exit(return_code=2)
             return
+        if self._collect and self._source_factory is not None:
+            # Still behind the skeleton, while the UI thread is idle: building the sources imports every client
+            # library (~0.35 s), which took twice as long competing for the GIL with the panes' first paint.
+            try:
+                self._sources = list(await asyncio.to_thread(self._source_factory))
+                self._source_factory = None
+                self._expect_sources()
+                # The first polls (connections, discovery) run while the panes mount and paint; what they
+                # read before the panes are up is applied when they are (`_start`).
+                self._start_collection()
+            except Exception:  # noqa: BLE001, S110 - tried again by the collector worker, which reports it
+                pass
         await self.query("#boot-banner, #boot-summary, #boot-panes").remove()
         await self.mount_all(self._console_widgets(), before=self.query_one(Footer))
         self._start()
@@ -381,6 +398,7 @@ class OpsConsoleApp(App[int]):
         banner.env_label = env.name if env.label in ("", env.name) else f"{env.name} ({env.label})"
         banner.protected = env.protected
         self._show_pane(self._active)
+        self._panes_ready = True
         for reading in self._initial:
             self.board.apply(reading)
             self.timeline.observe(reading, self.board)
@@ -398,7 +416,7 @@ class OpsConsoleApp(App[int]):
         banner.tls_off = bool(tls_opt_outs(self.settings))  # an opt-out stays visible, not just notified once
         # The permission check stats and reads the config file: in a thread, not before the first paint.
         self.run_worker(self._config_warnings, thread=True, group="config", exit_on_error=False)
-        if self._collect and (self._sources or self._source_factory is not None):
+        if self._collect and not self._collecting and (self._sources or self._source_factory is not None):
             # Paint first; connect after the first frame so start-up is never held by a slow backend.
             self.call_after_refresh(self._start_collection)
 
@@ -412,13 +430,14 @@ class OpsConsoleApp(App[int]):
             )
 
     def _start_collection(self) -> None:
+        self._collecting = True
         self.run_worker(self._run_collection(), name="collector", group="poll", exit_on_error=False)
 
     async def _run_collection(self) -> None:
         if self._source_factory is not None:
             self._sources = list(await asyncio.to_thread(self._source_factory))
-            for source in self._sources:
-                self.board.expect(source.name, source.kind)
+            self._source_factory = None
+            self._expect_sources()
         if not self._sources:
             return
         self.collector = Collector(self._sources, self._emit, clock=self.clock)
@@ -438,6 +457,9 @@ class OpsConsoleApp(App[int]):
     @on(ReadingArrived)
     def _reading_arrived(self, message: ReadingArrived) -> None:
         reading = message.reading
+        if not self._panes_ready:  # polled while the panes mount: `_start` applies it with the rest
+            self._initial.append(reading)
+            return
         board = self.live_board
         before = board.readings.get(reading.source)
         was = board.status_of(before) if before is not None and self.replay is None else None

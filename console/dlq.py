@@ -6,6 +6,7 @@ on the command line is the same store the console browses.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,41 +38,49 @@ class StoreCatalog:
     async def refresh(self) -> Sequence[DeadLetterStore]:
         """Every configured and discovered DLQ; a backend that cannot be asked is named in `problems`."""
         self.problems = []
-        wanted: list[tuple[str, str]] = []
         config = self.config
         if config is None:
             return []
-        rabbit = self.settings.env.rabbitmq
-        if rabbit is not None:
-            names = set(config.rabbitmq)
-            if config.discover and self.api is not None:
-                from console.adapters.dlq_rabbit import discover
-
-                try:
-                    names.update(await discover(self.api, await self.api.queues()))
-                except SourceError as exc:
-                    self.problems.append(f"rabbitmq discovery: {exc}")
-                    names.update(n for k, n in (key.split(":", 1) for key in self.stores) if k == "rabbitmq")
-            wanted += [("rabbitmq", name) for name in sorted(names)]
-        bull = self.settings.env.bullmq
-        if bull is not None and config.bullmq:
-            names_bull = set(bull.queues)
-            if not names_bull:
-                from console.adapters.bullmq import BullMQReader
-
-                reader = BullMQReader(bull.redis_url, bull.prefix, (), bull.timeout)
-                try:
-                    names_bull.update(await reader.discover())
-                except SourceError as exc:
-                    self.problems.append(f"bullmq discovery: {exc}")
-                finally:
-                    await reader.aclose()
-            wanted += [("bullmq", name) for name in sorted(names_bull)]
+        # The two discoveries ask different backends: at once, not one after the other (start-up waits on them).
+        rabbit, bull = await asyncio.gather(self._rabbit_names(), self._bull_names())
+        wanted = [("rabbitmq", name) for name in rabbit] + [("bullmq", name) for name in bull]
         wanted += [("redis", item.key) for item in config.redis]
         for kind, name in wanted:
             if self.key(kind, name) not in self.stores:
                 self.stores[self.key(kind, name)] = self.build(kind, name)
         return [self.stores[self.key(kind, name)] for kind, name in wanted]
+
+    async def _rabbit_names(self) -> list[str]:
+        config = self.config
+        if self.settings.env.rabbitmq is None or config is None:
+            return []
+        names = set(config.rabbitmq)
+        if config.discover and self.api is not None:
+            from console.adapters.dlq_rabbit import discover
+
+            try:
+                names.update(await discover(self.api, await self.api.queues()))
+            except SourceError as exc:
+                self.problems.append(f"rabbitmq discovery: {exc}")
+                names.update(n for k, n in (key.split(":", 1) for key in self.stores) if k == "rabbitmq")
+        return sorted(names)
+
+    async def _bull_names(self) -> list[str]:
+        bull = self.settings.env.bullmq
+        if bull is None or self.config is None or not self.config.bullmq:
+            return []
+        names = set(bull.queues)
+        if not names:
+            from console.adapters.bullmq import BullMQReader
+
+            reader = BullMQReader(bull.redis_url, bull.prefix, (), bull.timeout)
+            try:
+                names.update(await reader.discover())
+            except SourceError as exc:
+                self.problems.append(f"bullmq discovery: {exc}")
+            finally:
+                await reader.aclose()
+        return sorted(names)
 
     def build(self, kind: str, name: str) -> DeadLetterStore:
         env, config = self.settings.env, self.config

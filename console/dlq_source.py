@@ -1,7 +1,8 @@
 """The DLQ pane's source: every DLQ's count, inflow, oldest letter and origin / reason breakdown per poll.
 
 RabbitMQ breakdowns come from peeks, which requeue (and mark letters redelivered), so they are taken
-every `sample_every` seconds, not every poll; counts and rates come from the management API each poll.
+every `sample_every` seconds, not every poll (and not on the first, which start-up waits for); counts and
+rates come from the management API each poll.
 One unreadable DLQ is reported in its row; the others are still shown.
 """
 
@@ -33,7 +34,7 @@ class DlqSource:
         self.timeout = self.config.timeout * 3 + 1.0
         self._stores: list[DeadLetterStore] = []
         self._discovered_at = -REDISCOVER_EVERY
-        self._samples: dict[str, tuple[float, DlqInfo]] = {}
+        self._samples: dict[str, tuple[float, DlqInfo | None]] = {}
 
     async def poll(self) -> DlqSnapshot:
         if time.monotonic() - self._discovered_at >= REDISCOVER_EVERY:
@@ -44,8 +45,14 @@ class DlqSource:
 
     async def _one(self, store: DeadLetterStore) -> DlqInfo:
         key = f"{store.kind}:{store.name}"
-        sampled_at, previous = self._samples.get(key, (-1e9, None))
-        due = store.kind != "rabbitmq" or time.monotonic() - sampled_at >= self.config.sample_every
+        if store.kind == "rabbitmq" and key not in self._samples:
+            # The first look counts only; the first peek (its own AMQP connection) comes with the next poll,
+            # so start-up shows every DLQ's depth without waiting for a breakdown.
+            self._samples[key] = (-1e9, None)
+            previous, due = None, False
+        else:
+            sampled_at, previous = self._samples.get(key, (-1e9, None))
+            due = store.kind != "rabbitmq" or time.monotonic() - sampled_at >= self.config.sample_every
         try:
             info = await asyncio.wait_for(store.info(self.config.sample if due else 0), self.config.timeout * 2)
         except (ConsoleError, TimeoutError) as exc:

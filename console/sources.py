@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -289,4 +290,18 @@ def build_sources(settings: Settings, clock: Clock = utc_now) -> list[Source]:
     traffic = settings.traffic
     if traffic is not None and (settings.env.prometheus is not None or traffic.scrape):
         sources.append(TrafficSource(traffic, settings.env.prometheus, settings.timeout, clock))
+    _import_what_first_polls_import(settings)
     return sources
+
+
+def _import_what_first_polls_import(settings: Settings) -> None:
+    """Import now the modules the sources' first polls would import on the UI loop: the app builds sources in
+    a thread behind its start-up skeleton, and ~0.1 s of imports on the loop delayed every pane's first reading."""
+    # httpx's default transport loads its async backend on a client's first request.
+    modules = ["httpcore._backends.anyio", "anyio._backends._asyncio", "sniffio"]
+    if settings.dlq is not None:
+        modules += ["console.adapters.dlq_rabbit", "console.adapters.dlq_bull", "console.adapters.dlq_redis"]
+    if settings.env.breakers is not None:
+        modules.append("console.adapters.breaker")
+    for module in modules:
+        importlib.import_module(module)

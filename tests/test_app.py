@@ -271,6 +271,34 @@ async def test_skeleton_first_then_the_config_and_the_panes(demo_stack: DemoStac
         )
 
 
+async def test_first_polls_run_while_the_panes_mount_and_land_in_them(
+    demo_stack: DemoStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sources are built behind the skeleton and polled at once; readings that come before the panes are up
+    are applied when they are, not lost."""
+    settings = demo_settings(demo_stack)
+    app = OpsConsoleApp(None, settings_loader=lambda: settings, source_factory=lambda: build_sources(settings))
+    early: list[int] = []
+    mount_all = app.mount_all
+
+    def slow_mount(*args, **kwargs):  # type: ignore[no-untyped-def]
+        async def mounted():  # type: ignore[no-untyped-def]
+            await asyncio.sleep(0.5)  # time for the first polls to answer before any pane exists
+            early.append(len(app._initial))
+            await mount_all(*args, **kwargs)
+
+        return mounted()
+
+    monkeypatch.setattr(app, "mount_all", slow_mount)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(lambda: app._panes_ready, pilot)
+        assert max(early) > 0  # readings arrived before the panes did
+        names = {row.name for row in app.board.health_rows()}  # applied by `_start`, not waited for
+        assert {s.name for s in settings.env.health} <= names
+        table_text = " ".join(str(c) for c in app.query_one(HealthPane).query_one("DataTable").get_row_at(0))
+        assert any(name in table_text for name in names)
+
+
 async def test_broken_config_after_the_first_frame_ends_the_app_with_the_errors() -> None:
     from console.errors import ConfigError
 

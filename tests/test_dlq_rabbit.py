@@ -894,3 +894,27 @@ async def test_with_the_management_api_the_journal_after_count_is_current(
         assert journal(audit, "dlq-replay")[-1]["counts"]["after"] == 0
     finally:
         await catalog.aclose()
+
+
+async def test_the_pane_source_counts_first_and_peeks_a_breakdown_from_the_next_poll(
+    dlq_topology: Topology, api: ManagementApi, tmp_path: Path
+) -> None:
+    """Start-up waits for every source's first reading: a RabbitMQ DLQ's first one is its depth alone (no
+    AMQP peek); the origin / reason breakdown comes with the next poll and is kept between peeks."""
+    from console.dlq_source import DlqSource
+
+    topo = dlq_topology
+    await make_dead_letters(topo, [order(i) for i in range(3)])
+    await wait_depth(topo.dlq, 3)
+    await until(lambda: api.queue(topo.dlq), lambda queue: queue.depth == 3)  # the API's figures lag
+    source = DlqSource(settings_for(tmp_path, topo.dlq, management=True))
+    try:
+        first = await source.poll()
+        assert first.dlqs[0].count == 3 and first.dlqs[0].sampled == 0 and not first.dlqs[0].by_origin
+        second = await source.poll()
+        assert second.dlqs[0].sampled == 3 and second.dlqs[0].by_origin
+        third = await source.poll()  # within sample_every: no peek, the last breakdown is carried over
+        assert third.dlqs[0].by_origin == second.dlqs[0].by_origin
+    finally:
+        await source.aclose()
+    assert await depth(topo.dlq) == 3  # peeks requeue
