@@ -12,6 +12,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	@# Bytecode as an install would have it (PYTHONDONTWRITEBYTECODE would otherwise recompile every start).
+	$(BIN)/python -m compileall -q console widgets
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -49,6 +51,7 @@ bench-quick: venv system-deps bench-deps
 
 # Open the console on the local demo stack (started in the background when not already running).
 demo: venv system-deps
+	@$(BIN)/python -m compileall -q console widgets
 	$(BIN)/opsconsole demo up
 	$(BIN)/opsconsole --config examples/demo.toml
 

@@ -227,7 +227,7 @@ def test_pane_live_uses_oldest_successful_poll() -> None:
     assert state.last_ok_at == T0
     assert state.reason == ""
     assert state.sources == 2
-    assert state.describe(T0 + timedelta(seconds=5)) == f"live · as of {T0:%H:%M:%S}"
+    assert state.describe(T0 + timedelta(seconds=5)) == f"live · as of {T0:%H:%M}"
 
 
 def test_pane_stale_when_a_source_fails_with_last_value() -> None:
@@ -278,7 +278,7 @@ def test_pane_recovers_to_live() -> None:
     [
         (PaneState(SourceMode.WAITING), "not configured"),
         (PaneState(SourceMode.WAITING, sources=3), "waiting for first reading"),
-        (PaneState(SourceMode.LIVE, T0 - timedelta(seconds=12)), f"live · as of {T0 - timedelta(seconds=12):%H:%M:%S}"),
+        (PaneState(SourceMode.LIVE, T0 - timedelta(seconds=12)), f"live · as of {T0 - timedelta(seconds=12):%H:%M}"),
         (PaneState(SourceMode.LIVE), "live · as of never"),
         (
             PaneState(SourceMode.STALE, T0.replace(hour=9, minute=5, second=7), "refused"),
