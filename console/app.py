@@ -229,7 +229,8 @@ class OpsConsoleApp(App[int]):
         self._repaint_timer: Timer | None = None
         self.collector: Collector | None = None
         self._heap_frozen = False
-        self._panes_ready = False  # `_start` ran: readings go to the panes
+        self._panes_ready = False  # `_start` ran: readings go to the panes, keys to their actions
+        self._build_error: Exception | None = None
         self._collecting = False
         self.attached = False
         if settings is not None:
@@ -376,15 +377,18 @@ class OpsConsoleApp(App[int]):
             # library (~0.35 s), which took twice as long competing for the GIL with the panes' first paint.
             try:
                 self._sources = list(await asyncio.to_thread(self._source_factory))
+            except Exception as exc:  # noqa: BLE001 - the collector worker reports it, once the panes are up
+                self._build_error = exc
+            else:
                 self._source_factory = None
                 self._expect_sources()
                 # The first polls (connections, discovery) run while the panes mount and paint; what they
                 # read before the panes are up is applied when they are (`_start`).
                 self._start_collection()
-            except Exception:  # noqa: BLE001, S110 - tried again by the collector worker, which reports it
-                pass
-        await self.query("#boot-banner, #boot-summary, #boot-panes").remove()
-        await self.mount_all(self._console_widgets(), before=self.query_one(Footer))
+        # The main screen's, even if a key opened a dialog meanwhile (keys other than q wait for `_start`).
+        screen = self.main_screen
+        await screen.query("#boot-banner, #boot-summary, #boot-panes").remove()
+        await screen.mount_all(self._console_widgets(), before=screen.query_one(Footer))
         self._start()
 
     @staticmethod
@@ -399,7 +403,8 @@ class OpsConsoleApp(App[int]):
         banner.protected = env.protected
         self._show_pane(self._active)
         self._panes_ready = True
-        for reading in self._initial:
+        initial, self._initial = self._initial, []
+        for reading in initial:
             self.board.apply(reading)
             self.timeline.observe(reading, self.board)
             self.tape.append(reading)
@@ -434,6 +439,8 @@ class OpsConsoleApp(App[int]):
         self.run_worker(self._run_collection(), name="collector", group="poll", exit_on_error=False)
 
     async def _run_collection(self) -> None:
+        if self._build_error is not None:
+            raise self._build_error  # from `_boot`: reported by `_worker_changed`
         if self._source_factory is not None:
             self._sources = list(await asyncio.to_thread(self._source_factory))
             self._source_factory = None
@@ -762,12 +769,18 @@ class OpsConsoleApp(App[int]):
         return self._catalog
 
     def _freeze_heap(self) -> None:
+        if gc_control.HOLD.held:  # a screen is painting against its budget: not now
+            self.set_timer(1.0, self._freeze_heap)
+            return
         gc_control.freeze_heap()
         self._heap_frozen = True
 
     async def on_unmount(self) -> None:
         if self._heap_frozen:
             gc_control.thaw_heap()
+        if self.collector is None and self._sources and self._collecting:
+            # Quit while booting: the collector never ran (it closes the sources on its way out), these did.
+            await Collector(self._sources, lambda reading: None).stop()
         # The stores the DLQ screens browsed hold Redis pools and HTTP clients: closed with the app, not leaked.
         catalog, self._catalog = self._catalog, None
         if catalog is not None:
@@ -847,7 +860,7 @@ class OpsConsoleApp(App[int]):
         return True
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if not self.attached:
+        if not self._panes_ready:
             return action == "quit"  # the skeleton: keys wait for the panes (a few tenths of a second)
         if action.startswith("replay_"):
             return self.replay is not None
@@ -1114,7 +1127,7 @@ class OpsConsoleApp(App[int]):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        if not self.attached:
+        if not self._panes_ready:
             return
         yield SystemCommand("Refresh now", "Poll every source immediately (r)", self.action_refresh)
         yield SystemCommand("Pause / resume updates", "Stop or restart polling (p)", self.action_toggle_pause)

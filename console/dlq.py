@@ -42,7 +42,13 @@ class StoreCatalog:
         if config is None:
             return []
         # The two discoveries ask different backends: at once, not one after the other (start-up waits on them).
-        rabbit, bull = await asyncio.gather(self._rabbit_names(), self._bull_names())
+        # Both end before anything is raised; their problems are listed in a fixed order.
+        found = await asyncio.gather(self._rabbit_names(), self._bull_names(), return_exceptions=True)
+        for result in found:
+            if isinstance(result, BaseException):
+                raise result
+        (rabbit, rabbit_problem), (bull, bull_problem) = found  # type: ignore[misc]
+        self.problems = [p for p in (rabbit_problem, bull_problem) if p]
         wanted = [("rabbitmq", name) for name in rabbit] + [("bullmq", name) for name in bull]
         wanted += [("redis", item.key) for item in config.redis]
         for kind, name in wanted:
@@ -50,10 +56,11 @@ class StoreCatalog:
                 self.stores[self.key(kind, name)] = self.build(kind, name)
         return [self.stores[self.key(kind, name)] for kind, name in wanted]
 
-    async def _rabbit_names(self) -> list[str]:
-        config = self.config
+    async def _rabbit_names(self) -> tuple[list[str], str]:
+        """The RabbitMQ DLQs to show, and what went wrong finding them ("" if nothing)."""
+        config, problem = self.config, ""
         if self.settings.env.rabbitmq is None or config is None:
-            return []
+            return [], problem
         names = set(config.rabbitmq)
         if config.discover and self.api is not None:
             from console.adapters.dlq_rabbit import discover
@@ -61,14 +68,14 @@ class StoreCatalog:
             try:
                 names.update(await discover(self.api, await self.api.queues()))
             except SourceError as exc:
-                self.problems.append(f"rabbitmq discovery: {exc}")
+                problem = f"rabbitmq discovery: {exc}"
                 names.update(n for k, n in (key.split(":", 1) for key in self.stores) if k == "rabbitmq")
-        return sorted(names)
+        return sorted(names), problem
 
-    async def _bull_names(self) -> list[str]:
-        bull = self.settings.env.bullmq
+    async def _bull_names(self) -> tuple[list[str], str]:
+        bull, problem = self.settings.env.bullmq, ""
         if bull is None or self.config is None or not self.config.bullmq:
-            return []
+            return [], problem
         names = set(bull.queues)
         if not names:
             from console.adapters.bullmq import BullMQReader
@@ -77,10 +84,10 @@ class StoreCatalog:
             try:
                 names.update(await reader.discover())
             except SourceError as exc:
-                self.problems.append(f"bullmq discovery: {exc}")
+                problem = f"bullmq discovery: {exc}"
             finally:
                 await reader.aclose()
-        return sorted(names)
+        return sorted(names), problem
 
     def build(self, kind: str, name: str) -> DeadLetterStore:
         env, config = self.settings.env, self.config

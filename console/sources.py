@@ -304,4 +304,7 @@ def _import_what_first_polls_import(settings: Settings) -> None:
     if settings.env.breakers is not None:
         modules.append("console.adapters.breaker")
     for module in modules:
-        importlib.import_module(module)
+        try:
+            importlib.import_module(module)
+        except ImportError:  # private module names of pinned libraries: a rename costs speed, never a source
+            pass

@@ -6,7 +6,7 @@ import asyncio
 import random
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 import pytest
@@ -271,6 +271,29 @@ async def test_skeleton_first_then_the_config_and_the_panes(demo_stack: DemoStac
         )
 
 
+def delay_the_panes_mount(
+    monkeypatch: pytest.MonkeyPatch, seconds: float, seen: Callable[[], None] = lambda: None
+) -> None:
+    """The boot's mount of the panes waits `seconds` first (calling `seen` then): what happens meanwhile."""
+    from textual.screen import Screen
+
+    original = Screen.mount_all
+
+    def mount_all(self, widgets, *args, **kwargs):  # type: ignore[no-untyped-def]
+        widgets = list(widgets)
+        if not any(getattr(widget, "id", None) == "panes" for widget in widgets):
+            return original(self, widgets, *args, **kwargs)
+
+        async def mounted():  # type: ignore[no-untyped-def]
+            await asyncio.sleep(seconds)
+            seen()
+            await original(self, widgets, *args, **kwargs)
+
+        return mounted()
+
+    monkeypatch.setattr(Screen, "mount_all", mount_all)
+
+
 async def test_first_polls_run_while_the_panes_mount_and_land_in_them(
     demo_stack: DemoStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -279,24 +302,84 @@ async def test_first_polls_run_while_the_panes_mount_and_land_in_them(
     settings = demo_settings(demo_stack)
     app = OpsConsoleApp(None, settings_loader=lambda: settings, source_factory=lambda: build_sources(settings))
     early: list[int] = []
-    mount_all = app.mount_all
-
-    def slow_mount(*args, **kwargs):  # type: ignore[no-untyped-def]
-        async def mounted():  # type: ignore[no-untyped-def]
-            await asyncio.sleep(0.5)  # time for the first polls to answer before any pane exists
-            early.append(len(app._initial))
-            await mount_all(*args, **kwargs)
-
-        return mounted()
-
-    monkeypatch.setattr(app, "mount_all", slow_mount)
+    # Time for the first polls to answer before any pane exists.
+    delay_the_panes_mount(monkeypatch, 0.5, lambda: early.append(len(app._initial)))
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(lambda: app._panes_ready, pilot)
-        assert max(early) > 0  # readings arrived before the panes did
+        assert early[0] > 0  # readings arrived before the panes did
         names = {row.name for row in app.board.health_rows()}  # applied by `_start`, not waited for
         assert {s.name for s in settings.env.health} <= names
         table_text = " ".join(str(c) for c in app.query_one(HealthPane).query_one("DataTable").get_row_at(0))
         assert any(name in table_text for name in names)
+
+
+async def test_keys_while_the_sources_build_wait_for_the_panes(demo_stack: DemoStack) -> None:
+    """The config is loaded but the panes are not mounted yet (the sources build in a thread): pane keys, dialogs
+    and palette commands wait; nothing crashes, and the panes come with the first readings."""
+    import threading
+
+    release = threading.Event()
+    settings = demo_settings(demo_stack)
+
+    def slow_sources():  # type: ignore[no-untyped-def]
+        release.wait(10)
+        return build_sources(settings)
+
+    app = OpsConsoleApp(None, settings_loader=lambda: settings, source_factory=slow_sources)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(lambda: app.attached, pilot)
+        await pilot.press("p", "2", "question_mark", "t", "w", "r")
+        assert app.is_running and not app._panes_ready
+        assert not app.check_action("help", ()) and app.check_action("quit", ())
+        assert not list(app.get_system_commands(app.screen))[-1].title.startswith("Write")
+        assert len(app.screen_stack) == 1  # no dialog opened over the skeleton
+        release.set()
+        await wait_for(lambda: app._panes_ready and app.board.health_rows(), pilot)
+        assert len(app.query(HealthPane)) == 1 and app.check_action("help", ())
+
+
+async def test_a_failing_source_factory_is_reported_once_and_the_panes_still_come() -> None:
+    calls: list[int] = []
+    settings = Settings(env=Environment(name="x"), environments=("x",))
+
+    def broken():  # type: ignore[no-untyped-def]
+        calls.append(1)
+        raise RuntimeError("cannot build: mongodb://u:hunter22@db")
+
+    app = OpsConsoleApp(None, settings_loader=lambda: settings, source_factory=broken)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(lambda: app._panes_ready, pilot)
+        await wait_for(lambda: any("cannot build" in str(n.message) for n in app._notifications), pilot)
+        assert calls == [1]
+        shown = " ".join(str(n.message) for n in app._notifications)
+        assert "hunter22" not in shown and app.is_running
+
+
+class ClosingSource:
+    name, kind, interval, timeout = "health:slow", "health", 10.0, 5.0
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    async def poll(self):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(60)  # still in its first poll when the app quits
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+async def test_quitting_while_the_panes_mount_closes_the_sources_already_built(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = Settings(env=Environment(name="x"), environments=("x",))
+    source = ClosingSource()
+    app = OpsConsoleApp(None, settings_loader=lambda: settings, source_factory=lambda: [source])
+    delay_the_panes_mount(monkeypatch, 60)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(lambda: app._collecting, pilot)
+        assert not app._panes_ready  # polling, the panes still mounting
+        await pilot.press("q")
+    assert source.closed
 
 
 async def test_broken_config_after_the_first_frame_ends_the_app_with_the_errors() -> None:
@@ -336,3 +419,21 @@ async def test_start_up_heap_is_frozen_once_live_and_thawed_on_exit(monkeypatch:
         await wait_for(lambda: gc.get_freeze_count() > 0, pilot)
         assert gc.isenabled()  # frozen, not switched off
     assert gc.get_freeze_count() == 0
+
+
+async def test_the_heap_freeze_waits_while_a_screen_holds_the_collector(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    import console.app
+    from console import gc_control
+
+    monkeypatch.setattr(console.app, "FREEZE_HEAP_AFTER", 0.2)  # the hold below comes first
+    gc.unfreeze()
+    holder = object()
+    app = make_app(Settings(env=Environment(name="x"), environments=("x",)), collect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        gc_control.HOLD.hold(holder, 5.0)  # a page turn painting against its budget
+        await pilot.pause(0.5)
+        assert gc.get_freeze_count() == 0
+        gc_control.HOLD.release(holder)
+        await wait_for(lambda: gc.get_freeze_count() > 0, pilot, limit=200)

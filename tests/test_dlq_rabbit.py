@@ -918,3 +918,39 @@ async def test_the_pane_source_counts_first_and_peeks_a_breakdown_from_the_next_
     finally:
         await source.aclose()
     assert await depth(topo.dlq) == 3  # peeks requeue
+
+
+async def test_both_discoveries_failing_are_named_in_a_fixed_order_and_the_configured_dlqs_stay(
+    tmp_path: Path,
+) -> None:
+    """RabbitMQ and BullMQ are asked at once; when neither answers, each problem is named (RabbitMQ first,
+    whichever failed first) and the DLQs named in the config are still listed."""
+    import socket
+
+    with socket.socket() as spare:  # a port nothing listens on
+        spare.bind(("127.0.0.1", 0))
+        port = spare.getsockname()[1]
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f"""
+[env.t]
+[env.t.rabbitmq]
+management_url = "http://guest:guest@127.0.0.1:{port}"
+amqp_url = "amqp://guest:guest@127.0.0.1:{port}/"
+timeout = 1
+[env.t.bullmq]
+redis_url = "redis://127.0.0.1:{port}/0"
+timeout = 1
+[env.t.dlq]
+rabbitmq = ["configured.dlq"]
+timeout = 1
+""",
+        encoding="utf-8",
+    )
+    catalog = StoreCatalog(load_settings(str(path), environ={}))
+    try:
+        stores = await catalog.refresh()
+    finally:
+        await catalog.aclose()
+    assert [(s.kind, s.name) for s in stores] == [("rabbitmq", "configured.dlq")]
+    assert [p.split(":")[0] for p in catalog.problems] == ["rabbitmq discovery", "bullmq discovery"]
