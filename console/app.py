@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from console.audit import audit_log_for
     from console.board import Board, assess_mongo
     from console.breaker_actions import BreakerAction
-    from console.collector import Clock, Collector, Source, utc_now
+    from console.collector import Clock, Collector, Source, close_sources, utc_now
     from console.config import Settings
     from console.dlq import StoreCatalog
     from console.model import CacheStatus, QueueSnapshot, Reading, Status, TimelineEvent, TrafficSnapshot
@@ -71,7 +71,7 @@ def load_runtime() -> None:
     from console.adapters.dlq_base import DeadLetterStore, Selection  # noqa: F401
     from console.audit import audit_log_for  # noqa: F401
     from console.board import Board, assess_cache, assess_mongo  # noqa: F401
-    from console.collector import Clock, Collector, Source, utc_now  # noqa: F401
+    from console.collector import Clock, Collector, Source, close_sources, utc_now  # noqa: F401
     from console.model import (  # noqa: F401
         CacheStatus,
         QueueSnapshot,
@@ -780,7 +780,7 @@ class OpsConsoleApp(App[int]):
             gc_control.thaw_heap()
         if self.collector is None and self._sources and self._collecting:
             # Quit while booting: the collector never ran (it closes the sources on its way out), these did.
-            await Collector(self._sources, lambda reading: None).stop()
+            await close_sources(self._sources)
         # The stores the DLQ screens browsed hold Redis pools and HTTP clients: closed with the app, not leaked.
         catalog, self._catalog = self._catalog, None
         if catalog is not None:

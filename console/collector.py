@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import math
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -178,7 +178,7 @@ class Collector:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await asyncio.gather(*(_close(s.source.aclose) for s in self._states.values()), return_exceptions=True)
+        await close_sources(s.source for s in self._states.values())
 
     async def run(self) -> None:
         """Start, then wait until cancelled; closes every client on the way out."""
@@ -187,6 +187,11 @@ class Collector:
             await asyncio.Event().wait()
         finally:
             await self.stop()
+
+
+async def close_sources(sources: Iterable[Source]) -> None:
+    """Close every source's clients, each within 2 s; a broken one does not keep the others open."""
+    await asyncio.gather(*(_close(source.aclose) for source in sources), return_exceptions=True)
 
 
 async def _close(close: Callable[[], Awaitable[None]]) -> None:

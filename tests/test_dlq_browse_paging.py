@@ -65,6 +65,15 @@ async def until_page(pilot, screen: DlqBrowseScreen, offset: int) -> None:  # ty
     raise AssertionError(f"page at {offset} never shown")
 
 
+async def until_note(pilot, screen: DlqBrowseScreen, text: str) -> None:  # type: ignore[no-untyped-def]
+    note = screen.query_one("#dlq-note", Static)
+    for _ in range(100):
+        await pilot.pause(0.02)
+        if text in str(note.content):
+            return
+    raise AssertionError(f"the note never said {text!r}: {note.content}")
+
+
 def drawn(screen: DlqBrowseScreen) -> list[str]:
     return [strip.text for strip in screen._compositor.render_strips()]
 
@@ -147,13 +156,8 @@ async def test_the_collector_is_back_on_after_a_failed_page_and_after_leaving() 
     app.dlq_store_for = lambda kind, name: store
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_browser(pilot, app)
-        note = screen.query_one("#dlq-note", Static)
         await pilot.press("n")
-        for _ in range(100):
-            await pilot.pause()
-            if "broker gone" in str(note.content):
-                break
-        assert "broker gone" in str(note.content)
+        await until_note(pilot, screen, "broker gone")
         assert gc.isenabled() and screen.page is not None and screen.page.offset == 0
 
         store.hang = True
@@ -201,11 +205,7 @@ async def test_a_slow_page_says_loading_and_then_what_it_shows() -> None:
         screen = await open_browser(pilot, app)
         note = screen.query_one("#dlq-note", Static)
         await pilot.press("n")
-        for _ in range(100):
-            await pilot.pause(0.02)
-            if "loading" in str(note.content):
-                break
-        assert "loading" in str(note.content)
+        await until_note(pilot, screen, "loading")
         store.gate.set()
         await until_page(pilot, screen, PAGE)
         for _ in range(5):

@@ -42,6 +42,7 @@ from tests.fixtures.dlq_rabbit import (
     Topology,
     client_port,
     consume,
+    dead_lettered,
     depth,
     dlq_topology_fixture,  # noqa: F401 - the `dlq_topology` fixture
     drain,
@@ -440,31 +441,13 @@ async def test_a_deleted_origin_exchange_or_no_x_death_is_planned_as_a_problem_a
     assert id_list(await drain(topo.parking)) == ["m-00003", "m-00004", "raw-1", "raw-2"]
 
 
-def crafted(number: int, topo: Topology, key: str = "order.created", body: bytes | None = None) -> aio_pika.Message:
-    """A letter as the broker dead-letters it, x-death written by hand (so its routing key can lead nowhere)."""
-    message = order(number, body=body)
-    headers = dict(message.headers or {})
-    headers["x-death"] = [
-        {
-            "count": 1,
-            "reason": "rejected",
-            "queue": topo.orders,
-            "time": datetime(2024, 5, 1, 10, 0, tzinfo=UTC),
-            "exchange": topo.events,
-            "routing-keys": [key],
-        }
-    ]
-    message.headers = headers
-    return message
-
-
 async def test_unroutable_letters_returned_mid_window_stay_and_the_rest_go(dlq_topology: Topology) -> None:
     topo, total = dlq_topology, 700
     # Every 7th letter's origin key is bound nowhere: the broker returns its copy (mandatory) in the middle of
     # windows of routable ones, and only those letters stay.
     bad = {n for n in range(total) if n % 7 == 3}
     await publish_confirmed(
-        [crafted(n, topo, "nowhere.key" if n in bad else "order.created") for n in range(total)], "", topo.dlq
+        [dead_lettered(n, topo, "nowhere.key" if n in bad else "order.created") for n in range(total)], "", topo.dlq
     )
     await wait_depth(topo.dlq, total)
     result = await store(topo).transfer("replay", EVERYTHING, MARK, rate=FAST)
@@ -497,7 +480,7 @@ async def test_big_letters_replay_intact_through_a_narrow_window(
     monkeypatch.setattr(dlq_rabbit_pump, "BYTES_IN_FLIGHT", 1 << 20)  # 1 MiB in flight: four 256 KiB letters
     topo = dlq_topology
     bodies = [bytes([n]) * (256 << 10) + b"%d" % n for n in range(12)] + [os.urandom(3 << 20)]  # 3 MiB: one at a time
-    await publish_confirmed([crafted(n, topo, body=body) for n, body in enumerate(bodies)], "", topo.dlq)
+    await publish_confirmed([dead_lettered(n, topo, body=body) for n, body in enumerate(bodies)], "", topo.dlq)
     await wait_depth(topo.dlq, len(bodies))
     result = await store(topo).transfer("replay", EVERYTHING, MARK, rate=FAST)
     assert (result.done, result.failed) == (len(bodies), 0)

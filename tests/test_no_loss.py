@@ -25,7 +25,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,7 @@ from console.model import ReplayProgress
 from tests.fixtures.dlq_rabbit import (
     Seen,
     Topology,
+    dead_lettered,
     depth,
     dlq_topology_fixture,  # noqa: F401 - the `dlq_topology` fixture
     drain,
@@ -79,24 +79,6 @@ def account(in_dlq: list[str], at_destination: list[str], everyone: set[str]) ->
 # --- RabbitMQ: the broker killed -9 mid-replay ------------------------------------------------------------------
 
 
-def dead_letter(number: int, topo: Topology) -> aio_pika.Message:
-    """An order as the broker dead-letters it (x-death naming the origin exchange and key), persistent."""
-    message = order(number, body=b"%d" % number)
-    headers = dict(message.headers or {})
-    headers["x-death"] = [
-        {
-            "count": 1,
-            "reason": "rejected",
-            "queue": topo.orders,
-            "time": datetime(2024, 5, 1, 10, 0, tzinfo=UTC),
-            "exchange": topo.events,
-            "routing-keys": ["order.created"],
-        }
-    ]
-    message.headers = headers
-    return message
-
-
 async def private_topology(url: str, topo: Topology, letters: int) -> None:
     """Durable exchanges and queues on the private node, and `letters` persistent letters in the DLQ, each
     confirmed (so on disk) before this returns."""
@@ -112,7 +94,7 @@ async def private_topology(url: str, topo: Topology, letters: int) -> None:
         for start in range(0, letters, 500):
             await asyncio.gather(
                 *(
-                    channel.default_exchange.publish(dead_letter(i, topo), topo.dlq, timeout=30)
+                    channel.default_exchange.publish(dead_lettered(i, topo, body=b"%d" % i), topo.dlq, timeout=30)
                     for i in range(start, min(start + 500, letters))
                 )
             )
