@@ -32,6 +32,7 @@ from console import gc_control
 from console.errors import ConfigError, ConsoleError
 from console.safety import WriteMode
 from console.sanitize import clean
+from console.screens.main_screen import MainScreen
 
 if TYPE_CHECKING:
     from console.adapters.dlq_base import DeadLetterStore, Selection
@@ -263,6 +264,9 @@ class OpsConsoleApp(App[int]):
     def _expect_sources(self) -> None:
         for source in self._sources:
             self.board.expect(source.name, source.kind)
+
+    def get_default_screen(self) -> Screen:
+        return MainScreen(id="_default")
 
     def get_driver_class(self) -> type[Driver]:
         driver = super().get_driver_class()

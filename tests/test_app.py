@@ -143,6 +143,33 @@ async def test_layout_switches_to_one_pane_with_summary(size: tuple[int, int], c
         assert app.query_one("#mongo").has_class("-active")
 
 
+async def test_a_resize_to_the_same_size_lays_nothing_out_and_a_real_one_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Start-up sends the screen two Resize events of the size it already has; each was a full layout and a
+    full frame right behind the first one."""
+    from textual.geometry import Size
+
+    from console.screens.main_screen import MainScreen
+
+    settings = Settings(env=Environment(name="x"), environments=("x",))
+    app = make_app(settings)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        layouts: list[Size | None] = []
+        original = screen._refresh_layout
+        monkeypatch.setattr(screen, "_refresh_layout", lambda size=None, scroll=False: layouts.append(size))
+        screen._screen_resized(Size(120, 40))
+        assert layouts == []
+        monkeypatch.setattr(screen, "_refresh_layout", original)
+        await pilot.resize_terminal(80, 24)
+        await wait_for(lambda: screen.has_class("-compact") and screen.size == Size(80, 24), pilot)
+        await pilot.resize_terminal(120, 40)
+        await wait_for(lambda: not screen.has_class("-compact") and screen.size == Size(120, 40), pilot)
+        health = app.query_one("#health")
+        assert health.size.width > 60  # laid out again at the wide size: the two-column Health pane
+
+
 class ExplodingSource:
     """A source whose client raises something no adapter translated: the app must survive it."""
 
