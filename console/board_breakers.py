@@ -32,6 +32,16 @@ def history_key(info: BreakerInfo) -> str:
     return f"{info.source}:{info.key}"
 
 
+# Within a state, failure rates in bands this wide, then names: rows hold still while rates jitter (a reorder
+# rebuilds the table and moves the eye), and a breaker failing a fifth of its calls still rises above the quiet.
+FAILURE_BAND = 20.0
+
+
 def breaker_rows(infos: list[BreakerInfo], history: dict[str, list[BreakerState]]) -> list[BreakerRow]:
     rows = [BreakerRow(info, VERDICT[info.state], tuple(history.get(history_key(info), ()))) for info in infos]
-    return sorted(rows, key=lambda r: (ORDER[r.info.state], -(r.info.failure_rate or 0.0), r.info.key))
+    return sorted(rows, key=_worst_first)
+
+
+def _worst_first(row: BreakerRow) -> tuple[int, int, str]:
+    band = int(min(max(row.info.failure_rate or 0.0, 0.0), 100.0) // FAILURE_BAND)
+    return ORDER[row.info.state], -band, row.info.key

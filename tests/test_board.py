@@ -505,3 +505,28 @@ def test_assess_cache_without_history_uses_the_plain_target() -> None:
     status = cache_reading(0, 0.81, 0.79).value
     assert assess_cache(status, CacheConfig())[1] == ["sessions hit ratio 79%"]
     assert assess_cache(status, CacheConfig(), flagged={""})[1] == ["hit ratio 81%", "sessions hit ratio 79%"]
+
+
+def test_breakers_sort_by_state_then_failure_band_then_name_so_jitter_moves_no_row() -> None:
+    from console.board_breakers import breaker_rows
+    from console.model import BreakerInfo, BreakerState
+
+    def info(name: str, state: BreakerState, rate: float | None) -> BreakerInfo:
+        return BreakerInfo("redis", "api", name, state, failure_rate=rate)
+
+    def order(rates: dict[str, float | None]) -> list[str]:
+        infos = [info(name, BreakerState.CLOSED, rate) for name, rate in rates.items()]
+        infos.append(info("tripped", BreakerState.OPEN, 0.0))
+        infos.append(info("probing", BreakerState.HALF_OPEN, 90.0))
+        return [row.info.name for row in breaker_rows(infos, {})]
+
+    calm = order({"ledger": 0.0, "payments": 5.0, "fraud": 10.0, "search": None})
+    jittered = order({"ledger": 10.0, "payments": 0.0, "fraud": 5.0, "search": 15.0})
+    assert calm == jittered == ["tripped", "probing", "fraud", "ledger", "payments", "search"]
+    # A closed breaker failing a fifth of its calls or more rises above the quiet ones, worst band first.
+    assert order({"ledger": 0.0, "payments": 45.0, "fraud": 25.0, "search": 100.0})[2:] == [
+        "search",
+        "payments",
+        "fraud",
+        "ledger",
+    ]
