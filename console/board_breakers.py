@@ -4,6 +4,8 @@ look. State history is kept per breaker from successive readings, so sources wit
 
 from __future__ import annotations
 
+import math
+
 from console.model import BreakerInfo, BreakerRow, BreakerState, Status
 
 VERDICT = {
@@ -43,5 +45,8 @@ def breaker_rows(infos: list[BreakerInfo], history: dict[str, list[BreakerState]
 
 
 def _worst_first(row: BreakerRow) -> tuple[int, int, str]:
-    band = int(min(max(row.info.failure_rate or 0.0, 0.0), 100.0) // FAILURE_BAND)
+    rate = row.info.failure_rate
+    if rate is None or math.isnan(rate):  # a recording can carry a NaN the live adapters would have dropped
+        rate = 0.0
+    band = int(min(max(rate, 0.0), 100.0) // FAILURE_BAND)
     return ORDER[row.info.state], -band, row.info.key

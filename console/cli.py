@@ -10,7 +10,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from console.errors import ActionRefused, ConfigError
 from console.secrets import redact_url
@@ -53,18 +53,29 @@ def _tui_options(parser: argparse.ArgumentParser) -> None:
 SUBCOMMANDS = frozenset({"tui", "dlq", "config", "snapshot", "act", "audit", "demo", "record", "replay"})
 
 
+class _NotOurs(Exception):
+    """The console-only parser met something it should not judge: the full parser reads (and explains) it."""
+
+
+class _ConsoleOnlyParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # argparse reports some mistakes (an ambiguous abbreviation, say) through error() even with
+        # exit_on_error off: never exit from here, with a usage line that lists no subcommands.
+        raise _NotOurs(message)
+
+
 def parse_tui_args(argv: Sequence[str]) -> argparse.Namespace | None:
     """The console's own command line (no subcommand, only the top-level options) without building every
     subcommand's parser first (~5 ms of start-up); None when argv is anything else, for the full parser
     to read (and to explain, if it is wrong)."""
     if any(token in SUBCOMMANDS or token.startswith(("-h", "--h")) for token in argv):
         return None
-    parser = argparse.ArgumentParser(prog="opsconsole", add_help=False, exit_on_error=False)
+    parser = _ConsoleOnlyParser(prog="opsconsole", add_help=False, exit_on_error=False)
     _common(parser, top=True)
     _tui_options(parser)
     try:
         args, unknown = parser.parse_known_args(argv)
-    except argparse.ArgumentError:
+    except (argparse.ArgumentError, _NotOurs):
         return None
     if unknown:
         return None

@@ -524,6 +524,13 @@ def test_breakers_sort_by_state_then_failure_band_then_name_so_jitter_moves_no_r
     jittered = order({"ledger": 10.0, "payments": 0.0, "fraud": 5.0, "search": 15.0})
     assert calm == jittered == ["tripped", "probing", "fraud", "ledger", "payments", "search"]
     # A closed breaker failing a fifth of its calls or more rises above the quiet ones, worst band first.
+    # A recording can carry NaN or out-of-range rates: sorted, never a crash.
+    assert order({"ledger": float("nan"), "payments": -5.0, "fraud": float("inf"), "search": 250.0})[2:] == [
+        "fraud",
+        "search",
+        "ledger",
+        "payments",
+    ]
     assert order({"ledger": 0.0, "payments": 45.0, "fraud": 25.0, "search": 100.0})[2:] == [
         "search",
         "payments",

@@ -49,6 +49,7 @@ def test_the_console_command_line_reads_as_the_full_parser_reads_it(argv: list[s
         ["--refresh", "soon"],  # not a number: the full parser says so
         ["--config"],  # a missing value
         ["--env", "demo"],  # an option's value that names a subcommand: left to the full parser
+        ["--re", "x"],  # ambiguous (--refresh, --reason): argparse reports it through error(), not a raise
     ],
 )
 def test_anything_else_goes_to_the_full_parser(argv: list[str]) -> None:
@@ -62,3 +63,14 @@ def test_a_bad_option_still_gets_the_full_parsers_message(capsys: pytest.Capture
         main(["--refresh", "soon"])
     assert exited.value.code == 2
     assert "--refresh: invalid float value: 'soon'" in capsys.readouterr().err
+
+
+def test_an_ambiguous_option_is_explained_by_the_full_parser(capsys: pytest.CaptureFixture[str]) -> None:
+    from console.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--re", "x"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "ambiguous option: --re" in err
+    assert "COMMAND" in err  # the full parser's usage line, which lists the subcommands

@@ -3,12 +3,18 @@ fewer bytes. Both updates of every frame are played into two virtual terminals (
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pyte
 import pytest
+from rich.cells import cell_len
+from rich.console import Console
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual._compositor import ChopsUpdate
+from textual.strip import Strip
 
 from console.screens.main_screen import LeanChopsUpdate, MainScreen
 from tests.fixtures.scenes import make_scene_app
@@ -81,3 +87,83 @@ async def test_partial_updates_leave_the_same_screen_with_fewer_bytes(wide: bool
         assert terminals.partial_updates >= 6
         assert terminals.shown(0) == terminals.shown(1)
         assert terminals.written[1] < terminals.written[0]
+
+
+# --- the update itself, on hand-made lines: random segments, chops and spans, wide characters at every edge --
+
+_STYLES = [Style(), Style(bold=True), Style(color="red"), Style(bgcolor="blue"), Style(italic=True, underline=True)]
+_STYLES.append(Style(reverse=True))
+_PIECES = ["a", "bc", "日", "本x", " ", "def ", "語語"]
+
+
+def _line(rng: random.Random) -> list[Segment]:
+    return [Segment(rng.choice(_PIECES) * rng.randint(1, 3), rng.choice(_STYLES)) for _ in range(rng.randint(2, 9))]
+
+
+def _char_edges(segments: list[Segment]) -> list[int]:
+    """Columns where a character starts (and the line's end): the only places a chop edge can fall."""
+    edges, x = [0], 0
+    for segment in segments:
+        for char in segment.text:
+            x += cell_len(char)
+            edges.append(x)
+    return edges
+
+
+def _paint(stream: pyte.Stream, segments: list[Segment], console: Console) -> None:
+    stream.feed("\x1b[1;1H" + Strip(segments).render(console))
+
+
+def _cells(screen: pyte.Screen, width: int) -> list[tuple[Any, ...]]:
+    row = screen.buffer[0]
+    return [
+        (c.data, c.fg, c.bg, c.bold, c.italics, c.underscore, c.reverse, c.strikethrough)
+        for c in (row[x] for x in range(width))
+    ]
+
+
+def _covered(segments: list[Segment], spans: list[tuple[int, int, int]]) -> list[Segment]:
+    """The line as the terminal showed it before the update: every character a span touches is different."""
+    out, x = [], 0
+    for segment in segments:
+        for char in segment.text:
+            width = cell_len(char)
+            touched = any(x1 < x + width and x < x2 for _, x1, x2 in spans)
+            out.append(Segment("X" * width if touched else char, Style() if touched else segment.style))
+            x += width
+    return out
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_a_lean_update_leaves_the_new_line_on_the_terminal(seed: int) -> None:
+    rng = random.Random(seed)
+    console = Console(width=200, color_system="truecolor", force_terminal=True, legacy_windows=False)
+    segments = _line(rng)
+    edges = _char_edges(segments)
+    width = edges[-1]
+    cuts = sorted({0, width, *rng.sample(edges[1:-1], k=min(len(edges) - 2, rng.randint(0, 3)))})
+    chop_strips = Strip(segments).divide(cuts[1:])
+    chops = [dict(zip(cuts[:-1], chop_strips, strict=True))]
+    spans: list[tuple[int, int, int]] = []
+    x = 0
+    while x < width - 1 and len(spans) < 3:
+        x1 = rng.randint(x, width - 1)
+        x2 = rng.randint(x1 + 1, width)
+        spans.append((0, x1, x2))
+        x = x2 + 1  # the compositor merges touching spans
+    stock = ChopsUpdate(chops, spans, [cuts[1:]]).render_segments(console)
+    lean = LeanChopsUpdate(chops, spans, [cuts[1:]]).render_segments(console)
+
+    terminals = [pyte.Screen(200, 1) for _ in range(3)]
+    streams = [pyte.Stream(screen) for screen in terminals]
+    for stream in streams[:2]:
+        _paint(stream, _covered(segments, spans), console)
+    streams[0].feed(stock)
+    streams[1].feed(lean)
+    _paint(streams[2], segments, console)  # what the line is now
+    expected = _cells(terminals[2], width)
+    assert _cells(terminals[1], width) == expected, (spans, cuts, [s.text for s in segments])
+    splits_a_wide_character = any(x1 not in edges or x2 not in edges for _, x1, x2 in spans)
+    if not splits_a_wide_character:  # the stock update is right too: the check above compares like with like
+        assert _cells(terminals[0], width) == expected
+        assert len(lean) <= len(stock) + sum(len(s.text) for s in segments)  # at most a segment's more at an edge

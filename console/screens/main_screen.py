@@ -6,8 +6,8 @@ the stock behaviour's results).
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from rich.console import Console
-from rich.segment import Segment
 from textual._compositor import ChopsUpdate, Compositor
 from textual.geometry import Size
 from textual.screen import Screen
@@ -15,12 +15,14 @@ from textual.strip import Strip
 
 
 class LeanChopsUpdate(ChopsUpdate):
-    """A partial update that starts writing where the change starts.
+    """A partial update that writes where the change is.
 
     Textual writes each changed span of a line from the left edge of the widget it falls in (it crops the
     end, not the start), so a table whose latency cell changed rewrote its whole row up to that cell, styles
-    and all: most of the console's steady output. Here a span starts at the first segment it touches
-    (segments never split a wide character, so the terminal is left exactly as the stock update leaves it)."""
+    and all: most of the console's steady output. Here a span is written from the start of the first segment
+    it touches to the end of the last one: whole segments, so a wide character is never cut in half at either
+    edge (Textual's own end crop can leave half of one as a space). Textual's `__rich_console__` path for the
+    same update already trims the start this way; `render_segments`, the one the app uses, does not."""
 
     def render_segments(self, console: Console) -> str:
         sequences: list[str] = []
@@ -29,31 +31,34 @@ class LeanChopsUpdate(ChopsUpdate):
         for y, x1, x2 in self.spans:
             line = self.chops[y]
             for end, (x, strip) in zip(self.chop_ends[y], line.items(), strict=False):
-                if strip is None or x > x2 or end <= x1:
+                if strip is None or x >= x2 or end <= x1:
                     continue
-                if x < x1:
-                    x, strip = _from_segment_at(x, strip, x1)
-                if end > x2:
-                    strip = strip.crop(0, x2 - x)
-                append(f"\x1b[{y + 1};{x + 1}H")
+                if x < x1 or end > x2:
+                    x, strip = _whole_segments(x, strip, x1, x2)
+                append(f"\x1b[{y + 1};{x + 1}H")  # what rich's Control.move_to(x, y) writes
                 append(strip.render(console))
             if y != last_y:
                 append("\n")
         return "".join(sequences)
 
 
-def _from_segment_at(x: int, strip: Strip, column: int) -> tuple[int, Strip]:
-    """The strip (starting at screen column `x`) from the start of the segment that holds `column` on."""
-    skipped = 0
-    segment: Segment
+def _whole_segments(x: int, strip: Strip, first: int, stop: int) -> tuple[int, Strip]:
+    """The part of `strip` (which starts at screen column `x`) made of the segments that hold any of the
+    columns first..stop-1, and the column it starts at."""
+    position = x
+    start = end = None
     for segment in strip:
-        width = segment.cell_length
-        if x + skipped + width > column:
+        width = cell_len(segment.text)
+        if position + width > first and position < stop:
+            if start is None:
+                start = position
+            end = position + width
+        elif position >= stop:
             break
-        skipped += width
-    if not skipped:
-        return x, strip
-    return x + skipped, strip.crop(skipped)
+        position += width
+    if start is None or end is None:
+        return x, strip.crop(first - x, stop - x)  # only zero-width segments there: nothing to snap to
+    return start, strip.crop(start - x, end - x)
 
 
 class LeanCompositor(Compositor):
@@ -70,7 +75,8 @@ class MainScreen(Screen[None]):
     sends two with the size the screen was already laid out at (the app's own, then the driver's), so two full
     frames (~14 KB each at 120x40) followed the first one and held it up: the output thread wrote them while
     the boot thread competed for the interpreter lock. A resize that changes nothing is skipped: a layout some
-    widget asked for meanwhile is still done, by the screen's update timer."""
+    widget asked for meanwhile is still done, by the screen's update timer (once the screen is current again,
+    if a dialog covers it)."""
 
     def __init__(self, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:  # noqa: A002 - Textual's name
         super().__init__(name=name, id=id, classes=classes)
