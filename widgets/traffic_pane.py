@@ -27,13 +27,15 @@ WIDE_COLUMNS = (
     ("p99", "P99", 6),
     ("trend", "TREND", None),
 )
+# No cell padding in the narrow set: every numeric column is one wider than its longest value ("<0.1%",
+# "149ms") so neighbours never run together, and TREND's header starts with the space its cells start with.
 NARROW_COLUMNS = (
     ("status", "", 1),
     ("service", "SERVICE", 10),
     ("rps", "REQ/S", 5),
-    ("err", "ERR", 5),
+    ("err", "ERR", 6),
     ("p95", "P95", 6),
-    ("trend", "TREND", None),
+    ("trend", " TREND", None),
 )
 WIDE_FROM = 70
 NUMERIC = {"rps", "err", "p50", "p95", "p99"}
