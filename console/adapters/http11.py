@@ -207,6 +207,17 @@ def _keeps_alive(version: bytes, headers: list[tuple[bytes, bytes]]) -> bool:
     return not any(name.lower() == b"connection" and b"close" in value.lower() for name, value in headers)
 
 
+async def _exactly(conn: _Connection, size: int, timeout: float | None) -> AsyncIterator[bytes]:
+    """`size` bytes of a body as they arrive (a Content-Length body, or one chunk); a close before the end is an
+    error, as httpx's own stack reports it."""
+    while size:
+        data = await conn.read_some(min(size, _READ_SIZE), timeout)
+        if not data:
+            raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
+        size -= len(data)
+        yield data
+
+
 class _Body(httpx.AsyncByteStream):
     """A response body read off its connection; the connection goes back to the pool only when the body was
     read to its end and the server keeps it alive, otherwise it is dropped."""
@@ -225,12 +236,7 @@ class _Body(httpx.AsyncByteStream):
             while data := await conn.read_some(_READ_SIZE, timeout):
                 yield data
         elif length >= 0:
-            remaining = length
-            while remaining:
-                data = await conn.read_some(min(remaining, _READ_SIZE), timeout)
-                if not data:
-                    raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
-                remaining -= len(data)
+            async for data in _exactly(conn, length, timeout):
                 yield data
         else:
             async for data in self._chunks():
@@ -252,11 +258,7 @@ class _Body(httpx.AsyncByteStream):
                 while await conn.read_line(timeout):  # trailers, up to the blank line
                     pass
                 return
-            while size:
-                data = await conn.read_some(min(size, _READ_SIZE), timeout)
-                if not data:
-                    raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
-                size -= len(data)
+            async for data in _exactly(conn, size, timeout):
                 yield data
             if await conn.read_line(timeout):
                 raise httpx.RemoteProtocolError("chunked body: missing CRLF after a chunk")
