@@ -157,10 +157,10 @@ class BreakersPane(TablePane):
     def _refresh_table(self, force: bool = False) -> None:
         columns, width, now = self.columns, self.flex_width(), self.now
         rows = [(f"{row.info.key}@{row.info.source}", breaker_cells(row, now, width, columns)) for row in self.rows]
-        self.query_one(CellTable).show_rows(rows, [key for key, _h, _w in columns], force=force)
+        self.child(CellTable).show_rows(rows, [key for key, _h, _w in columns], force=force)
 
     def action_act(self, verb: str) -> None:
-        table = self.query_one(DataTable)
+        table = self.child(DataTable)
         rows = list(self.rows)
         if rows and 0 <= table.cursor_row < len(rows):
             info = rows[table.cursor_row].info

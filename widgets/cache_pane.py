@@ -117,7 +117,7 @@ class CachePane(Pane):
         yield QuietStatic("waiting for first reading", id="cache-body")
 
     def watch_views(self, views: tuple[CacheView, ...]) -> None:
-        body = self.query_one("#cache-body", QuietStatic)
+        body = self.child(QuietStatic, "#cache-body")
         if not views:
             body.show("waiting for first reading")
             return

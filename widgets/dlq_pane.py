@@ -15,7 +15,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import DataTable, Static
 
-from console.model import DlqRow
+from console.model import DlqInfo, DlqRow
 from widgets.cell_table import CellTable
 from widgets.queues_pane import count
 from widgets.render import GLYPH, STYLE, duration, safe
@@ -121,6 +121,7 @@ class DlqPane(TablePane):
     """Every DLQ, judged by the board, worst first."""
 
     _breakdown_shown = ""
+    _breakdown_of: DlqInfo | None = None
 
     def compose(self) -> ComposeResult:
         table = CellTable(cursor_type="row", id="dlq-table")
@@ -138,20 +139,23 @@ class DlqPane(TablePane):
     def _refresh_table(self, force: bool = False) -> None:
         columns, width, now = self.columns, self.flex_width(), self.now
         rows = [(row.info.key, dlq_cells(row, now, width, columns)) for row in self.rows]
-        self.query_one(CellTable).show_rows(rows, [key for key, _h, _w in columns], force=force)
+        self.child(CellTable).show_rows(rows, [key for key, _h, _w in columns], force=force)
         self._show_breakdown()
 
     def _highlighted(self) -> DlqRow | None:
-        table = self.query_one(DataTable)
+        table = self.child(DataTable)
         rows = list(self.rows)
         return rows[table.cursor_row] if rows and 0 <= table.cursor_row < len(rows) else None
 
     def _show_breakdown(self) -> None:
         row = self._highlighted()
+        if row is not None and row.info == self._breakdown_of:
+            return  # the line is made of the letters' info only: building it each second cost more than the table
+        self._breakdown_of = row.info if row is not None else None
         line = breakdown_line(row) if row is not None else Text("no DLQs found", style="dim")
         if line.markup != self._breakdown_shown:  # an unchanged line must not repaint the pane
             self._breakdown_shown = line.markup
-            self.query_one("#dlq-breakdown", Static).update(line, layout=False)  # height 1: no new layout
+            self.child(Static, "#dlq-breakdown").update(line, layout=False)  # height 1: no new layout
 
     @on(DataTable.RowHighlighted)
     def _highlight(self) -> None:

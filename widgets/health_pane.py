@@ -90,7 +90,7 @@ class HealthPane(Pane):
             table.add_column(label, key=key, width=width if width is not None else self.detail_width)
 
     def on_resize(self) -> None:
-        table = self.query_one(DataTable)
+        table = self.child(DataTable)
         table.clear(columns=True)
         self._add_columns(table)
         self.watch_rows(self.rows)
@@ -103,7 +103,7 @@ class HealthPane(Pane):
     def watch_rows(self, rows: tuple[HealthRow, ...]) -> None:
         width = self.detail_width
         # Same targets in the same order: only the cells whose content changed are repainted.
-        self.query_one(CellTable).show_rows([(row.name, row_cells(row, width)) for row in rows], COLUMN_KEYS)
+        self.child(CellTable).show_rows([(row.name, row_cells(row, width)) for row in rows], COLUMN_KEYS)
         counts = {s: sum(1 for r in rows if r.status is s) for s in Status}
         bad = ", ".join(f"{counts[s]} {s.value}" for s in (Status.CRIT, Status.WARN, Status.UNKNOWN) if counts[s])
         self.set_title(f"{self.key} Health · {len(rows)} targets" + (f" · {bad}" if bad else ""))

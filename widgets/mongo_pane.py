@@ -96,7 +96,7 @@ class MongoPane(Pane):
 
     def _render_body(self) -> None:
         reading = self.reading
-        body = self.query_one("#mongo-body", QuietStatic)
+        body = self.child(QuietStatic, "#mongo-body")
         if reading is None:
             body.show("waiting for first reading")
         elif isinstance(reading.value, MongoStatus):

@@ -150,7 +150,7 @@ class QueuesPane(TablePane):
     def _refresh_table(self, force: bool = False) -> None:
         columns, width = self.columns, self.flex_width()
         rows = [(row.queue.key, queue_cells(row, width, columns)) for row in self._visible()]
-        self.query_one(CellTable).show_rows(rows, [key for key, _h, _w in columns], force=force)
+        self.child(CellTable).show_rows(rows, [key for key, _h, _w in columns], force=force)
 
     def action_filter(self) -> None:
         self.add_class("-filtering")
@@ -161,7 +161,7 @@ class QueuesPane(TablePane):
         box.value = ""
         self.filter_text = ""
         self.remove_class("-filtering")
-        self.query_one(DataTable).focus()
+        self.child(DataTable).focus()
 
     @on(Input.Changed, "#queues-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -169,10 +169,10 @@ class QueuesPane(TablePane):
 
     @on(Input.Submitted, "#queues-filter")
     def _filter_done(self) -> None:
-        self.query_one(DataTable).focus()
+        self.child(DataTable).focus()
 
     def action_act(self, verb: str) -> None:
-        table = self.query_one(DataTable)
+        table = self.child(DataTable)
         rows = self._visible()
         if not rows or not 0 <= table.cursor_row < len(rows):
             return

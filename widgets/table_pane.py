@@ -31,7 +31,7 @@ class TablePane(Pane):
         return self.FLEX_DEFAULT if width == 0 else max(8, width - fixed)
 
     def build_columns(self) -> None:
-        table = self.query_one(DataTable)
+        table = self.child(DataTable)
         table.clear(columns=True)
         table.cell_padding = 1 if self.columns is self.WIDE and self.PAD_WIDE else 0
         for key, header, width in self.columns:

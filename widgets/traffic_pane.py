@@ -106,7 +106,7 @@ class TrafficPane(Pane):
         columns = WIDE_COLUMNS if width >= WIDE_FROM else NARROW_COLUMNS
         if columns is self._columns:
             return False
-        table = self.query_one(DataTable)
+        table = self.child(DataTable)
         table.clear(columns=True)
         table.cell_padding = 1 if columns is WIDE_COLUMNS else 0
         for key, header, col_width in columns:
@@ -136,7 +136,7 @@ class TrafficPane(Pane):
         self.set_title(f"{self.key} Traffic" + (f" · {label}" if label else ""))
 
     def watch_note(self, note: str) -> None:
-        self.query_one("#traffic-note", Static).update(safe(note, 200))
+        self.child(Static, "#traffic-note").update(safe(note, 200))
 
     def _refresh_table(self, force: bool = False) -> None:
         rebuilt = self._layout_columns()
@@ -144,7 +144,7 @@ class TrafficPane(Pane):
         rows = [
             (row.service, traffic_cells(row, self.histories.get(row.service, ()), columns, width)) for row in self.rows
         ]
-        self.query_one(CellTable).show_rows(rows, [key for key, _h, _w in columns], force=rebuilt or force)
+        self.child(CellTable).show_rows(rows, [key for key, _h, _w in columns], force=rebuilt or force)
 
     @on(DataTable.RowSelected)
     def _chosen(self, event: DataTable.RowSelected) -> None:
