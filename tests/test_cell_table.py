@@ -128,3 +128,30 @@ async def test_fast_cells_is_on_by_default_and_can_be_turned_off() -> None:
         table.fast_cells = False
         lines(table)
         assert not table._fast_cache
+
+
+async def test_a_changed_cell_renders_only_its_own_line_and_the_table_stays_right() -> None:
+    """Textual renders every line of a widget a partial update touches, trusting the widget's line cache: the
+    cached lines of unchanged rows must survive a cell update, and still be exactly what a fresh render draws."""
+    app = Tables(cursor_type="row")
+    async with app.run_test(size=(90, 30)) as pilot:
+        table = app.query_one(CellTable)
+        for key, label, width in COLUMNS:
+            table.add_column(label, key=key, width=width)
+        columns = [key for key, _label, _width in COLUMNS]
+        rows = [(f"r{n}", list(cells)) for n, cells in enumerate(ROWS * 2)]
+        table.show_rows(rows, columns)
+        await pilot.pause()
+        rendered: list[int] = []
+        render_line = table.render_line
+        table.render_line = lambda y: (rendered.append(y), render_line(y))[1]  # type: ignore[method-assign]
+        changed = [(key, list(cells)) for key, cells in rows]
+        changed[3][1][3] = Text("99", justify="right")
+        table.show_rows(changed, columns)
+        await pilot.pause()
+        assert rendered == [1 + 3]  # the header line, then rows from 0
+        shown = [list(strip) for strip in table.render_lines(Region(0, 0, *table.size))]
+        table._clear_caches()
+        fresh = [list(strip) for strip in table.render_lines(Region(0, 0, *table.size))]
+        assert shown == fresh
+        assert any("99" in segment.text for segment in shown[4])
