@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -18,6 +17,7 @@ from console.units import human_bytes
 from widgets.pane import Pane
 from widgets.quiet_static import QuietStatic
 from widgets.render import GLYPH, STYLE, badge, percent, rate, safe, spark
+from widgets.text_grid import GridColumn, as_table, grid_lines
 
 
 @dataclass(frozen=True)
@@ -30,24 +30,48 @@ class CacheView:
     namespace_history: dict[str, tuple[float | None, ...]]
 
 
-def render_instances(views: tuple[CacheView, ...], wide: bool) -> RenderableType:
-    table = Table(box=None, expand=True, pad_edge=False, show_edge=False, header_style="bold", collapse_padding=True)
-    table.add_column("", width=1 if not wide else 6, no_wrap=True)
-    table.add_column("INSTANCE", ratio=1, min_width=8, no_wrap=True, overflow="ellipsis")
-    table.add_column("HIT", justify="right", width=4)
-    table.add_column("OPS/S", justify="right", width=5)
-    table.add_column("MEMORY" if wide else "MEM", justify="right", width=12 if wide else 6, no_wrap=True)
-    table.add_column("EVICT/S" if wide else "EVI", justify="right", width=7 if wide else 4)
-    if wide:
-        table.add_column("CLIENTS", justify="right", width=7)
-        table.add_column("ROLE", width=12, no_wrap=True)
+# Narrow / wide column sets (wide from a 70-cell body).
+INSTANCE_COLUMNS = {
+    False: (
+        GridColumn("", 1, ellipsis=True),
+        GridColumn("INSTANCE", None, min_width=8, ellipsis=True),
+        GridColumn("HIT", 4, "right"),
+        GridColumn("OPS/S", 5, "right"),
+        GridColumn("MEM", 6, "right", ellipsis=True),
+        GridColumn("EVI", 4, "right"),
+    ),
+    True: (
+        GridColumn("", 6, ellipsis=True),
+        GridColumn("INSTANCE", None, min_width=8, ellipsis=True),
+        GridColumn("HIT", 4, "right"),
+        GridColumn("OPS/S", 5, "right"),
+        GridColumn("MEMORY", 12, "right", ellipsis=True),
+        GridColumn("EVICT/S", 7, "right"),
+        GridColumn("CLIENTS", 7, "right"),
+        GridColumn("ROLE", 12, ellipsis=True),
+    ),
+}
+NAMESPACE_COLUMNS = {
+    wide: (
+        GridColumn("NAMESPACE", None, ellipsis=True),
+        GridColumn("HIT", 5, "right"),
+        GridColumn("TREND", 20 if wide else 10, ellipsis=True),
+    )
+    for wide in (False, True)
+}
+
+
+def render_instances(views: tuple[CacheView, ...], wide: bool, width: int = 0) -> RenderableType:
+    """The instances' table, the namespaces' and the findings; drawn as lines of `width` cells when they fit
+    (`text_grid`), else (or with no width yet) as Rich tables."""
+    rows: list[list[Text | str]] = []
     namespaces: list[tuple[str, str, float | None, tuple[float | None, ...]]] = []
     for view in views:
         value = view.reading.value
         name = view.reading.source.removeprefix("cache:")
         glyph = badge(view.status) if wide else Text(GLYPH[view.status], style=STYLE[view.status])
         if not isinstance(value, CacheStatus):
-            table.add_row(glyph, safe(name, 40), "—", "—", "—", "—", *(["—", "—"] if wide else []))
+            rows.append([glyph, safe(name, 40), "—", "—", "—", "—", *(["—", "—"] if wide else [])])
             continue
         memory = human_bytes(value.used_memory)
         if wide and value.maxmemory:
@@ -56,7 +80,7 @@ def render_instances(views: tuple[CacheView, ...], wide: bool) -> RenderableType
         if value.replication_lag_bytes:
             role += f" lag {human_bytes(value.replication_lag_bytes)}"
         evict = value.evictions_per_second
-        cells: list[RenderableType] = [
+        cells: list[Text | str] = [
             glyph,
             safe(name, 40),
             percent(value.hit_ratio) if value.hit_ratio is not None else "—",
@@ -69,30 +93,34 @@ def render_instances(views: tuple[CacheView, ...], wide: bool) -> RenderableType
             if value.blocked_clients:
                 clients += f" ({value.blocked_clients}b)"
             cells += [clients, safe(role, 30)]
-        table.add_row(*cells)
+        rows.append(cells)
         for namespace in value.namespaces:
             namespaces.append(
                 (name, namespace.name, namespace.hit_ratio, view.namespace_history.get(namespace.name, ()))
             )
-    parts: list[RenderableType] = [table]
+    parts = _grid(INSTANCE_COLUMNS[wide], rows, width)
     if namespaces:
-        ns = Table(box=None, expand=True, pad_edge=False, show_edge=False, header_style="bold", collapse_padding=True)
-        ns.add_column("NAMESPACE", ratio=1, no_wrap=True, overflow="ellipsis")
-        ns.add_column("HIT", justify="right", width=5)
-        ns.add_column("TREND", width=20 if wide else 10, no_wrap=True)
+        ns_rows: list[list[Text | str]] = []
         for instance, name, hit, history in sorted(namespaces, key=lambda n: (n[2] is None, n[2] or 0)):
             label = name if len(views) == 1 else f"{instance}/{name}"
             style = "yellow" if hit is not None and hit < 0.8 else ""
-            ns.add_row(
-                safe(label, 60),
-                Text(percent(hit) if hit is not None else "—", style=style),
-                spark(list(history), 20 if wide else 10, "cyan", floor=0.0, ceiling_at_least=1.0),
+            ns_rows.append(
+                [
+                    safe(label, 60),
+                    Text(percent(hit) if hit is not None else "—", style=style),
+                    spark(list(history), 20 if wide else 10, "cyan", floor=0.0, ceiling_at_least=1.0),
+                ]
             )
-        parts.append(ns)
+        parts += _grid(NAMESPACE_COLUMNS[wide], ns_rows, width)
     findings = [f for view in views for f in view.findings]
     for finding in findings[:4]:
         parts.append(Text(f"▲ {finding}", style="yellow"))
     return Group(*parts)
+
+
+def _grid(columns: tuple[GridColumn, ...], rows: list[list[Text | str]], width: int) -> list[RenderableType]:
+    lines = grid_lines(columns, rows, width) if width > 0 else None
+    return [as_table(columns, rows)] if lines is None else list(lines)
 
 
 class CachePane(Pane):
@@ -121,7 +149,7 @@ class CachePane(Pane):
         if not views:
             body.show("waiting for first reading")
             return
-        body.show(render_instances(views, wide=self.content_size.width >= 70))
+        body.show(render_instances(views, wide=self.content_size.width >= 70, width=body.size.width))
 
     def on_resize(self) -> None:
         self.watch_views(self.views)
