@@ -167,3 +167,52 @@ def test_a_lean_update_leaves_the_new_line_on_the_terminal(seed: int) -> None:
     if not splits_a_wide_character:  # the stock update is right too: the check above compares like with like
         assert _cells(terminals[0], width) == expected
         assert len(lean) <= len(stock) + sum(len(s.text) for s in segments)  # at most a segment's more at an edge
+
+
+# --- a pane's border follows its verdict and freshness, repainted alone ------------------------------------------
+
+
+async def test_a_verdict_or_freshness_change_recolours_the_border_as_a_full_repaint_would() -> None:
+    from datetime import UTC, datetime
+
+    from console.model import PaneState, SourceMode, Status
+    from widgets.queues_pane import QueuesPane
+
+    app = make_scene_app("degraded")
+    terminals = TwoTerminals()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        _record(app, terminals)
+        app.screen.refresh()
+        await pilot.pause()
+        pane = app.query_one(QueuesPane)
+        table = pane.query_one(CellTable)
+        restyled: list[object] = []
+        update_nodes = app.stylesheet.update_nodes
+
+        def recording(nodes, animate=False):  # type: ignore[no-untyped-def]
+            nodes = list(nodes)
+            restyled.extend(nodes)
+            return update_nodes(nodes, animate=animate)
+
+        app.stylesheet.update_nodes = recording  # type: ignore[method-assign]
+        at = datetime(2026, 11, 24, 4, 19, 7, tzinfo=UTC)
+        steps = [
+            (Status.WARN, PaneState(SourceMode.LIVE, at, "", 2)),
+            (Status.CRIT, PaneState(SourceMode.STALE, at, "management API: timeout after 2s", 2)),
+            (Status.OK, PaneState(SourceMode.UNREACHABLE, None, "connection refused", 2)),
+            (Status.WARN, PaneState(SourceMode.LIVE, at, "", 2)),
+        ]
+        colours = {}
+        for status, state in steps:
+            pane.status, pane.state = status, state
+            await pilot.pause()
+            lean = terminals.shown(1)
+            colours[status] = pane.styles.border_top[1]
+            assert pane.has_class("-warn") is (status is Status.WARN)
+            assert pane.has_class("-crit") is (status is Status.CRIT)
+            app.screen.refresh()  # a full frame over the lean one: the same screen
+            await pilot.pause()
+            assert terminals.shown(1) == lean
+        assert pane in restyled and table not in restyled  # the table is not restyled for its pane's border
+        assert len(set(colours.values())) == 3  # ok, warn and crit borders differ

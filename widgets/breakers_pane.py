@@ -16,7 +16,7 @@ from textual.widgets import DataTable
 
 from console.model import BreakerRow, BreakerState, Status
 from widgets.cell_table import CellTable
-from widgets.render import GLYPH, STYLE, duration, safe
+from widgets.render import GLYPH, STYLE, duration, safe, styled_runs
 from widgets.table_pane import TablePane
 
 STATE_STYLE = {
@@ -89,10 +89,9 @@ def in_state(since: datetime | None, forced_until: datetime | None, now: datetim
 
 def history_strip(states: tuple[BreakerState, ...], width: int) -> Text:
     recent = states[-width:]
-    text = Text(" " * (width - len(recent)))
-    for state in recent:
-        text.append(STRIP[state], style=STATE_STYLE[state].replace(" reverse", ""))
-    return text
+    return styled_runs(
+        ((STRIP[state], STATE_STYLE[state].replace(" reverse", "")) for state in recent), width - len(recent)
+    )
 
 
 def breaker_cells(row: BreakerRow, now: datetime | None, name_width: int, columns: tuple = WIDE) -> list[Text]:

@@ -6,7 +6,9 @@ escape sequences are neutralised and `[bold]`-looking data stays literal.
 
 from __future__ import annotations
 
-from rich.text import Text
+from collections.abc import Iterable
+
+from rich.text import Span, Text
 
 from console.model import Status
 from console.sanitize import clean
@@ -29,13 +31,30 @@ def badge(status: Status, with_label: bool = True) -> Text:
     return Text(text, style=STYLE[status])
 
 
+def styled_runs(cells: Iterable[tuple[str, str]], pad: int = 0) -> Text:
+    """Characters with their styles as one Text, a span per run of one style (not per character: each span is
+    a segment, written with its own colour codes, and a strip of ten is drawn every second); `pad` blanks
+    first."""
+    plain: list[str] = [" " * pad]
+    spans: list[Span] = []
+    start = position = pad
+    current = ""
+    for char, style in cells:
+        if style != current:
+            if current and position > start:
+                spans.append(Span(start, position, current))
+            start, current = position, style
+        plain.append(char)
+        position += len(char)
+    if current and position > start:
+        spans.append(Span(start, position, current))
+    return Text("".join(plain), spans=spans)
+
+
 def strip(history: tuple[Status, ...], width: int) -> Text:
     """The last `width` results as a bar strip, oldest left; blanks pad a short history."""
     recent = history[-width:]
-    text = Text(" " * (width - len(recent)))
-    for status in recent:
-        text.append(STRIP[status], style=STYLE[status])
-    return text
+    return styled_runs(((STRIP[status], STYLE[status]) for status in recent), width - len(recent))
 
 
 def millis(value: float | None) -> str:
@@ -80,16 +99,16 @@ def spark(
     high = max(high, ceiling_at_least)
     # A near-flat series is drawn flat at mid height, so noise is not magnified into a jagged line.
     flat = high - low <= 0.1 * abs(high)
-    text = Text(" " * (width - len(recent)))
     top = len(SPARK_BLOCKS) - 1
-    for value in recent:
+
+    def block(value: float | None) -> tuple[str, str]:
         if value is None:
-            text.append(" ")
-        elif flat:
-            text.append(SPARK_BLOCKS[0 if high == 0 else 3], style=style)
-        else:
-            text.append(SPARK_BLOCKS[min(top, int((value - low) / (high - low) * top + 0.5))], style=style)
-    return text
+            return " ", ""
+        if flat:
+            return SPARK_BLOCKS[0 if high == 0 else 3], style
+        return SPARK_BLOCKS[min(top, int((value - low) / (high - low) * top + 0.5))], style
+
+    return styled_runs(map(block, recent), width - len(recent))
 
 
 def rate(value: float | None) -> str:
