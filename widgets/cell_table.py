@@ -14,7 +14,6 @@ output (tests/test_cell_table.py compares the two paths); every other cell still
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Self
 
@@ -27,13 +26,13 @@ from textual.geometry import Region
 from textual.strip import Strip
 from textual.widgets import DataTable
 
+from widgets.render import NOT_ONE_LINE
+
 # Above this many changed cells one whole-table repaint is cheaper than locating each cell.
 MAX_CELL_REPAINTS = 48
 # Rendered fast cells, keyed on content and styles (so never stale). A few screens' worth: every entry is
 # objects the garbage collector walks in each full pass.
 FAST_CACHE_SIZE = 2_000
-# Text a cell cannot render on one line as is: Rich would split, expand or strip these.
-_NOT_ONE_LINE = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def same_cell(shown: object, new: Text) -> bool:
@@ -205,7 +204,7 @@ class CellTable(DataTable[Text]):
             justify not in ("default", "left", "right")
             or cell.overflow == "ignore"
             or length > inner
-            or _NOT_ONE_LINE.search(plain)
+            or NOT_ONE_LINE.search(plain)
             or (justify == "right" and plain != plain.rstrip())
         ):
             return None

@@ -6,6 +6,7 @@ escape sequences are neutralised and `[bold]`-looking data stays literal.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from rich.text import Span, Text
@@ -13,6 +14,9 @@ from rich.text import Span, Text
 from console.model import Status
 from console.sanitize import clean
 
+# Text Rich cannot draw on one line as is: it splits lines, expands tabs and strips other controls. A cell holding
+# one is left to Rich's own layout (CellTable's fast cells, text_grid's lines).
+NOT_ONE_LINE = re.compile(r"[\x00-\x1f\x7f]")
 # Glyphs differ per status so the screen still reads under NO_COLOR and in monochrome.
 GLYPH = {Status.OK: "●", Status.WARN: "▲", Status.CRIT: "✖", Status.UNKNOWN: "?"}
 LABEL = {Status.OK: "OK", Status.WARN: "WARN", Status.CRIT: "CRIT", Status.UNKNOWN: "UNKN"}

@@ -12,7 +12,6 @@ Table. tests/test_text_grid.py compares the two, cell by cell and style by style
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -21,7 +20,7 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
-_NOT_ONE_LINE = re.compile(r"[\x00-\x1f\x7f]")
+from widgets.render import NOT_ONE_LINE
 
 
 @dataclass(frozen=True)
@@ -70,7 +69,7 @@ def _line(
     for index, (cell, column, width) in enumerate(zip(cells, columns, widths, strict=True)):
         if index:
             line.append(" ", style=base)
-        if _NOT_ONE_LINE.search(cell.plain):
+        if NOT_ONE_LINE.search(cell.plain):
             return None  # a Table expands tabs, breaks lines, strips other controls
         length = cell.cell_len
         if length > width:
