@@ -8,8 +8,10 @@ management plugin, aio-pika passive-declares the configured queues: a missing qu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
+from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
@@ -222,6 +224,14 @@ class ManagementApi:
         await self._client.aclose()
 
 
+async def _closed(closing: Awaitable[object], timeout: float) -> None:
+    """Close within `timeout`, whatever happens: a close waits for the broker's answer, read by aiormq's own
+    task, and when a poll is cancelled as its event loop shuts down that task may already be gone (a test's
+    teardown hung there for good)."""
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(closing, timeout)
+
+
 async def passive_depths(amqp_url: str, names: tuple[str, ...], timeout: float) -> tuple[tuple[QueueInfo, ...], str]:
     """Depth and consumers of `names` through AMQP passive declares; missing queues are named in the note."""
     import aio_pika
@@ -251,8 +261,8 @@ async def passive_depths(amqp_url: str, names: tuple[str, ...], timeout: float) 
                 missing.append(name)  # 404: the broker closed this channel; the connection lives on
             finally:
                 if not channel.is_closed:
-                    await channel.close()
+                    await _closed(channel.close(), timeout)
     finally:
-        await connection.close()
+        await _closed(connection.close(), timeout)
     note = f"missing: {', '.join(clean(n, 60) for n in missing)}" if missing else ""
     return tuple(queues), note
