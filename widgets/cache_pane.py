@@ -30,21 +30,23 @@ class CacheView:
     namespace_history: dict[str, tuple[float | None, ...]]
 
 
-# Narrow / wide column sets (wide from a 70-cell body).
+# Narrow / wide column sets (wide from a 70-cell body): a glyph or badge, the name, the figures both sets show,
+# then memory and evictions (named in full when wide) and, wide only, clients and role.
+_NAME_AND_RATES = (
+    GridColumn("INSTANCE", None, min_width=8, ellipsis=True),
+    GridColumn("HIT", 4, "right"),
+    GridColumn("OPS/S", 5, "right"),
+)
 INSTANCE_COLUMNS = {
     False: (
         GridColumn("", 1, ellipsis=True),
-        GridColumn("INSTANCE", None, min_width=8, ellipsis=True),
-        GridColumn("HIT", 4, "right"),
-        GridColumn("OPS/S", 5, "right"),
+        *_NAME_AND_RATES,
         GridColumn("MEM", 6, "right", ellipsis=True),
         GridColumn("EVI", 4, "right"),
     ),
     True: (
         GridColumn("", 6, ellipsis=True),
-        GridColumn("INSTANCE", None, min_width=8, ellipsis=True),
-        GridColumn("HIT", 4, "right"),
-        GridColumn("OPS/S", 5, "right"),
+        *_NAME_AND_RATES,
         GridColumn("MEMORY", 12, "right", ellipsis=True),
         GridColumn("EVICT/S", 7, "right"),
         GridColumn("CLIENTS", 7, "right"),
