@@ -216,3 +216,74 @@ async def test_a_verdict_or_freshness_change_recolours_the_border_as_a_full_repa
             assert terminals.shown(1) == lean
         assert pane in restyled and table not in restyled  # the table is not restyled for its pane's border
         assert len(set(colours.values())) == 3  # ok, warn and crit borders differ
+
+
+# --- a partial update renders only what is in front of each change --------------------------------------------
+
+
+def _recording_renders(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, Any]]:
+    from textual.widget import Widget
+
+    renders: list[tuple[Any, Any]] = []
+    render_lines = Widget.render_lines
+
+    def recording(self: Any, crop: Any) -> Any:
+        renders.append((self, crop))
+        return render_lines(self, crop)
+
+    monkeypatch.setattr(Widget, "render_lines", recording)
+    return renders
+
+
+def _changed(table: CellTable, row: int, text: str) -> list[tuple[Any, list[Any]]]:
+    columns = [str(column.key.value) for column in table.ordered_columns]
+    rows = []
+    for number, key in enumerate(table.row_keys()):
+        cells = [table.get_cell(key, column) for column in columns]
+        if number == row:
+            cells[-1] = Text(text)
+        rows.append((key, cells))
+    return rows
+
+
+async def test_a_partial_update_renders_the_widgets_in_front_of_each_change_and_shows_what_a_full_repaint_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from console.model import Status
+    from widgets.queues_pane import QueuesPane
+
+    app = make_scene_app("degraded")
+    terminals = TwoTerminals()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        _record(app, terminals)
+        app.screen.refresh()
+        await pilot.pause()
+        renders = _recording_renders(monkeypatch)
+        health = app.query_one("#health-table", CellTable)
+        queues = app.query_one("#queues-table", CellTable)
+        # One changed cell: the table alone draws it, one line (Textual drew every pane its frame's box touched).
+        health.show_rows(_changed(health, 1, "changed"), [str(c.key.value) for c in health.ordered_columns])
+        await pilot.pause()
+        assert [(widget, crop.height) for widget, crop in renders] == [(health, 1)]
+        steps = [
+            lambda: queues.show_rows(
+                _changed(queues, 0, "far below"), [str(c.key.value) for c in queues.ordered_columns]
+            ),
+            lambda: setattr(app.query_one(QueuesPane), "status", Status.OK),  # the border: the pane, not its table
+            lambda: (  # one frame, a change at the top and one far below: Textual's box took in most panes
+                health.show_rows(_changed(health, 0, "top"), [str(c.key.value) for c in health.ordered_columns]),
+                queues.show_rows(_changed(queues, 2, "low"), [str(c.key.value) for c in queues.ordered_columns]),
+            ),
+            lambda: setattr(app.query_one(QueuesPane), "status", Status.CRIT),
+        ]
+        for index, step in enumerate(steps):
+            renders.clear()
+            step()
+            await pilot.pause()
+            lean = terminals.shown(1)
+            assert renders, f"step {index} was drawn"
+            assert len(renders) < 10  # Textual drew 15-20 widgets for a change at the top and one at the bottom
+            app.screen.refresh()  # a full frame over the lean one: the same screen
+            await pilot.pause()
+            assert terminals.shown(1) == lean

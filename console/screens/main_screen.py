@@ -1,15 +1,18 @@
-"""The console's main screen: Textual's default screen, minus output the terminal does not need.
+"""The console's main screen: Textual's default screen, minus output the terminal does not need and renders
+the frame does not show.
 
-Both changes override private Textual code (textual is pinned exactly; tests/test_main_screen.py holds them to
+The changes override private Textual code (textual is pinned exactly; tests/test_main_screen.py holds them to
 the stock behaviour's results).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from rich.cells import cell_len
 from rich.console import Console
 from textual._compositor import ChopsUpdate, Compositor
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.screen import Screen
 from textual.strip import Strip
 
@@ -62,9 +65,53 @@ def _whole_segments(x: int, strip: Strip, first: int, stop: int) -> tuple[int, S
 
 
 class LeanCompositor(Compositor):
+    """Partial updates render each widget only where a changed region covers it.
+
+    Textual renders every widget that overlaps the bounding box of all a frame's changed regions, each whole:
+    a clock on the top line and a latency cell at the bottom touch every pane, so one frame asked ~18 widgets
+    for all their lines (cached, but each still restyled, filtered and cut) to show two changed lines. Here a
+    widget is rendered only if a changed region overlaps it, and only the rows those regions cover: every
+    changed cell is still drawn by every widget under it, in Textual's order (the front one wins)."""
+
+    _update_regions: tuple[Region, ...] = ()
+
     def render_partial_update(self) -> ChopsUpdate | None:
-        update = super().render_partial_update()
+        self._update_regions = tuple(self._dirty_regions)  # Textual clears them before it renders
+        try:
+            update = super().render_partial_update()
+        finally:
+            self._update_regions = ()
         return None if update is None else LeanChopsUpdate(update.chops, update.spans, update.chop_ends)
+
+    def _get_renders(self, crop: Region | None = None) -> Iterable[tuple[Region, Region, list[Strip]]]:
+        regions = self._update_regions
+        if not regions:  # a full frame, or a screenshot: every widget, whole
+            yield from super()._get_renders(crop)
+            return
+        open_regions = list(regions)  # not yet inside a widget drawn in front
+        for widget, (region, clip) in self.visible_widgets.items():  # front to back
+            shown = region.intersection(clip)
+            under = [dirty for dirty in open_regions if shown.overlaps(dirty)]
+            for top, bottom in _row_bands(shown, under):
+                band = Region(shown.x, top, shown.width, bottom - top)
+                yield region, band, widget.render_lines(band.translate((-region.x, -region.y)))
+            if under:
+                # A region inside this widget is drawn by it: the widgets behind would only be cut away.
+                open_regions = [dirty for dirty in open_regions if not shown.contains_region(dirty)]
+            if not open_regions:
+                return
+
+
+def _row_bands(shown: Region, regions: list[Region]) -> list[tuple[int, int]]:
+    """The rows of `shown` that `regions` (all overlapping it) cover, as merged [top, bottom) bands."""
+    rows = sorted((max(dirty.y, shown.y), min(dirty.bottom, shown.bottom)) for dirty in regions)
+    bands: list[tuple[int, int]] = []
+    for top, bottom in rows:
+        if bands and top <= bands[-1][1]:
+            bands[-1] = (bands[-1][0], max(bands[-1][1], bottom))
+        else:
+            bands.append((top, bottom))
+    return bands
 
 
 class MainScreen(Screen[None]):
