@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 import urllib3
@@ -43,6 +44,8 @@ KIND_LABEL = "opsconsole_kind"  # tags each part of a combined query (see Traffi
 # backfill of a hundred services is ~1-3 MB per range query, three side by side.
 MAX_ANSWER_BYTES = 16 * 1024 * 1024
 _CHUNK = 64 * 1024
+_FORM = "application/x-www-form-urlencoded"
+_FORMS_KEPT = 64
 
 
 class BoundedSession(requests.Session):
@@ -61,10 +64,14 @@ class BoundedSession(requests.Session):
         super().__init__()
         self.deadline = deadline
         self.max_bytes = max_bytes
+        self._forms: dict[tuple[tuple[str, Any], ...], bytes] = {}
 
     def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         started = time.monotonic()
         kwargs["stream"] = True
+        if method == "POST" and kwargs.get("params") and kwargs.get("data") is None:
+            kwargs["data"] = self._form(kwargs.pop("params"))
+            kwargs["headers"] = {**(kwargs.get("headers") or {}), "Content-Type": _FORM}
         response = super().request(method, url, *args, **kwargs)
         try:
             announced = response.headers.get("Content-Length", "")
@@ -92,6 +99,18 @@ class BoundedSession(requests.Session):
         response.close()  # the body is read: the connection goes back to the pool
         return response
 
+    def _form(self, params: dict[str, Any]) -> bytes:
+        """The query as a form body, encoded once: a tick asks the same queries every time, and requests and
+        urllib3 percent-encode a URL's query a character at a time in Python (~1.5 ms for the traffic tick's
+        2 KB of PromQL, most of its CPU)."""
+        key = tuple(params.items())
+        form = self._forms.get(key)
+        if form is None:
+            if len(self._forms) >= _FORMS_KEPT:
+                self._forms.clear()  # range queries carry their times: never the same twice
+            form = self._forms[key] = urlencode(params).encode()
+        return form
+
 
 def connect(config: PrometheusConfig) -> PrometheusConnect:
     headers = {"Authorization": f"Bearer {config.token}"} if config.token else None
@@ -101,6 +120,7 @@ def connect(config: PrometheusConfig) -> PrometheusConnect:
     session.trust_env = False  # a bastion's proxy variables must not reroute monitoring traffic
     return PrometheusConnect(
         url=config.url.rstrip("/"),
+        method="POST",  # queries go in the body (as Grafana sends them): see BoundedSession._form
         headers=headers,
         auth=auth,
         session=session,
