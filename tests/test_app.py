@@ -253,6 +253,21 @@ def test_model_and_adapters_do_not_import_textual() -> None:
     assert out.stdout.strip() == ""
 
 
+def test_building_the_sources_skips_the_httpx_command_line_tool() -> None:
+    """httpx imports its CLI (rich.syntax, pygments, click) whenever rich is installed: ~40 modules the console
+    never runs, in the thread that builds the sources while the panes wait for their first readings."""
+    code = (
+        "import sys\n"
+        "from console.sources import build_sources\n"
+        "import httpx\n"
+        "assert callable(httpx.main)\n"  # httpx's own stub, which says the CLI is not installed
+        "loaded = [name for name, module in sys.modules.items() if module is not None]\n"
+        "print(','.join(sorted(m for m in loaded if m.startswith(('httpx._main', 'pygments', 'click')))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
 async def test_no_color_is_honoured_and_statuses_stay_distinguishable(monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.fixtures.scenes import make_scene_app
     from widgets.render import GLYPH
