@@ -401,3 +401,14 @@ def test_a_combined_answer_splits_back_by_kind_and_skips_junk() -> None:
     assert parts["errors"] == [] and len(parts["p95"]) == 1
     with pytest.raises(BadResponse):
         split_by_kind({"resultType": "scalar"}, ["rate"])
+
+
+def test_a_form_with_a_list_value_is_encoded_each_time_not_refused() -> None:
+    from console.adapters.prometheus import BoundedSession
+
+    session = BoundedSession(deadline=1.0)
+    try:
+        assert session._form({"query": "up", "match[]": ["a", "b"]}) == b"query=up&match%5B%5D=a&match%5B%5D=b"
+        assert session._form({"query": "up"}) is session._form({"query": "up"})  # the same query: encoded once
+    finally:
+        session.close()

@@ -103,12 +103,15 @@ class BoundedSession(requests.Session):
         """The query as a form body, encoded once: a tick asks the same queries every time, and requests and
         urllib3 percent-encode a URL's query a character at a time in Python (~1.5 ms for the traffic tick's
         2 KB of PromQL, most of its CPU)."""
-        key = tuple(params.items())
-        form = self._forms.get(key)
+        try:
+            key = tuple(params.items())
+            form = self._forms.get(key)
+        except TypeError:  # an unhashable value (a list): encoded every time
+            return urlencode(params, doseq=True).encode()
         if form is None:
             if len(self._forms) >= _FORMS_KEPT:
                 self._forms.clear()  # range queries carry their times: never the same twice
-            form = self._forms[key] = urlencode(params).encode()
+            form = self._forms[key] = urlencode(params, doseq=True).encode()
         return form
 
 

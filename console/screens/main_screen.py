@@ -70,8 +70,10 @@ class LeanCompositor(Compositor):
     Textual renders every widget that overlaps the bounding box of all a frame's changed regions, each whole:
     a clock on the top line and a latency cell at the bottom touch every pane, so one frame asked ~18 widgets
     for all their lines (cached, but each still restyled, filtered and cut) to show two changed lines. Here a
-    widget is rendered only if a changed region overlaps it, and only the rows those regions cover: every
-    changed cell is still drawn by every widget under it, in Textual's order (the front one wins)."""
+    widget is rendered only if a changed region overlaps it, and only the rows those regions cover, in
+    Textual's order (front to back: the front one wins each cell); a region that lies wholly inside a widget is
+    drawn by it, so the widgets behind it (its pane, the screen) are not asked for those rows at all. The
+    bounding box Textual passes as `crop` holds every changed region: the regions themselves are finer."""
 
     _update_regions: tuple[Region, ...] = ()
 
