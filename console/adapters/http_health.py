@@ -366,6 +366,11 @@ def _verifying_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())
 
 
+def tls_context(verify_tls: bool) -> ssl.SSLContext:
+    """The shared context for a lean transport (`http11.ProbeTransport`): verifying, or httpx's verify=False."""
+    return _verifying_context() if verify_tls else _unverified_context()
+
+
 @functools.cache
 def _unverified_context() -> ssl.SSLContext:
     """What httpx builds for verify=False: TLS still, but any certificate and any host name."""
@@ -394,8 +399,7 @@ class ProbeClient(httpx.AsyncClient):
     """
 
     def __init__(self, verify_tls: bool = True):
-        context = _verifying_context() if verify_tls else _unverified_context()
-        self.transport = ProbeTransport(context)
+        self.transport = ProbeTransport(tls_context(verify_tls))
         super().__init__(transport=self.transport, follow_redirects=True, trust_env=False)
         self._requests: dict[tuple[str, tuple[tuple[str, str], ...], float], httpx.Request] = {}
         self._redirecting: set[str] = set()
