@@ -287,3 +287,26 @@ async def test_a_partial_update_renders_the_widgets_in_front_of_each_change_and_
             app.screen.refresh()  # a full frame over the lean one: the same screen
             await pilot.pause()
             assert terminals.shown(1) == lean
+
+
+# --- a table pane whose columns are still the other set when its rows arrive ----------------------------------
+
+
+@pytest.mark.parametrize("pane_id", ["queues", "dlq", "breakers"])
+async def test_rows_arriving_before_the_resize_rebuild_the_columns_instead_of_raising(pane_id: str) -> None:
+    from widgets.table_pane import TablePane
+
+    app = make_scene_app("degraded")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        pane = app.query_one(f"#{pane_id}", TablePane)
+        table = pane.query_one(CellTable)
+        wanted = [key for key, _h, _w in pane.columns]
+        other = pane.NARROW if pane.columns is pane.WIDE else pane.WIDE
+        table.clear(columns=True)  # the table as the other width left it, its Resize not yet handled
+        for key, header, width in other:
+            table.add_column(header, key=key, width=width or 10)
+        pane._refresh_table()  # a reading arrives: DataTable raised CellDoesNotExist for the missing columns
+        await pilot.pause()
+        assert [str(column.key.value) for column in table.ordered_columns] == wanted
+        assert table.row_count > 0

@@ -154,6 +154,7 @@ class BreakersPane(TablePane):
             self._refresh_table()
 
     def _refresh_table(self, force: bool = False) -> None:
+        force = self._fitted(force)
         columns, width, now = self.columns, self.flex_width(), self.now
         rows = [(f"{row.info.key}@{row.info.source}", breaker_cells(row, now, width, columns)) for row in self.rows]
         self.child(CellTable).show_rows(rows, [key for key, _h, _w in columns], force=force)

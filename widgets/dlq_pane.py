@@ -137,6 +137,7 @@ class DlqPane(TablePane):
             self._refresh_table()
 
     def _refresh_table(self, force: bool = False) -> None:
+        force = self._fitted(force)
         columns, width, now = self.columns, self.flex_width(), self.now
         rows = [(row.info.key, dlq_cells(row, now, width, columns)) for row in self.rows]
         self.child(CellTable).show_rows(rows, [key for key, _h, _w in columns], force=force)

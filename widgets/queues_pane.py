@@ -148,6 +148,7 @@ class QueuesPane(TablePane):
         self.set_title(f"{self.key} Queues" + (f" · {note}" if note else ""))
 
     def _refresh_table(self, force: bool = False) -> None:
+        force = self._fitted(force)
         columns, width = self.columns, self.flex_width()
         rows = [(row.queue.key, queue_cells(row, width, columns)) for row in self._visible()]
         self.child(CellTable).show_rows(rows, [key for key, _h, _w in columns], force=force)

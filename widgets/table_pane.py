@@ -45,5 +45,15 @@ class TablePane(Pane):
         self.build_columns()
         self._refresh_table(force=True)
 
+    def _fitted(self, force: bool) -> bool:
+        """Whether the rows must be rebuilt: `force`, or the table's columns were the other set. The pane's width
+        changes (a key shows it alone) before its Resize event arrives; a reading in between asked for cells of
+        columns the table did not have yet, and the table raised."""
+        wanted = [key for key, _h, _w in self.columns]
+        if [str(column.key.value) for column in self.child(DataTable).ordered_columns] != wanted:
+            self.build_columns()
+            return True
+        return force
+
     def _refresh_table(self, force: bool = False) -> None:
         raise NotImplementedError
