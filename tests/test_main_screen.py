@@ -61,16 +61,30 @@ def _record(app: Any, terminals: TwoTerminals) -> None:
     app._display = display
 
 
+async def _recording_from_a_full_frame(app: Any, terminals: TwoTerminals, pilot: Any) -> None:
+    """Record both updates of every frame from now on, starting from a full frame: both terminals then hold the
+    screen as it is."""
+    await pilot.pause()
+    _record(app, terminals)
+    app.screen.refresh()
+    await pilot.pause()
+
+
+async def _a_full_repaint_changes_nothing(app: Any, terminals: TwoTerminals, pilot: Any) -> bool:
+    """Whether a full frame over what the lean updates left shows the same screen."""
+    lean = terminals.shown(1)
+    app.screen.refresh()
+    await pilot.pause()
+    return terminals.shown(1) == lean
+
+
 @pytest.mark.parametrize("wide", [False, True])
 async def test_partial_updates_leave_the_same_screen_with_fewer_bytes(wide: bool) -> None:
     app = make_scene_app("degraded")
     terminals = TwoTerminals()
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+        await _recording_from_a_full_frame(app, terminals, pilot)
         assert isinstance(app.screen, MainScreen)
-        _record(app, terminals)
-        app.screen.refresh()  # a full frame first: both terminals start from the screen as it is
-        await pilot.pause()
         table = app.query_one("#health-table", CellTable)
         columns = [str(column.key.value) for column in table.ordered_columns]
         keys = table.row_keys()
@@ -181,10 +195,7 @@ async def test_a_verdict_or_freshness_change_recolours_the_border_as_a_full_repa
     app = make_scene_app("degraded")
     terminals = TwoTerminals()
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        _record(app, terminals)
-        app.screen.refresh()
-        await pilot.pause()
+        await _recording_from_a_full_frame(app, terminals, pilot)
         pane = app.query_one(QueuesPane)
         table = pane.query_one(CellTable)
         restyled: list[object] = []
@@ -207,13 +218,10 @@ async def test_a_verdict_or_freshness_change_recolours_the_border_as_a_full_repa
         for status, state in steps:
             pane.status, pane.state = status, state
             await pilot.pause()
-            lean = terminals.shown(1)
             colours[status] = pane.styles.border_top[1]
             assert pane.has_class("-warn") is (status is Status.WARN)
             assert pane.has_class("-crit") is (status is Status.CRIT)
-            app.screen.refresh()  # a full frame over the lean one: the same screen
-            await pilot.pause()
-            assert terminals.shown(1) == lean
+            assert await _a_full_repaint_changes_nothing(app, terminals, pilot)
         assert pane in restyled and table not in restyled  # the table is not restyled for its pane's border
         assert len(set(colours.values())) == 3  # ok, warn and crit borders differ
 
@@ -255,10 +263,7 @@ async def test_a_partial_update_renders_the_widgets_in_front_of_each_change_and_
     app = make_scene_app("degraded")
     terminals = TwoTerminals()
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        _record(app, terminals)
-        app.screen.refresh()
-        await pilot.pause()
+        await _recording_from_a_full_frame(app, terminals, pilot)
         renders = _recording_renders(monkeypatch)
         health = app.query_one("#health-table", CellTable)
         queues = app.query_one("#queues-table", CellTable)
@@ -281,12 +286,9 @@ async def test_a_partial_update_renders_the_widgets_in_front_of_each_change_and_
             renders.clear()
             step()
             await pilot.pause()
-            lean = terminals.shown(1)
             assert renders, f"step {index} was drawn"
             assert len(renders) < 10  # Textual drew 15-20 widgets for a change at the top and one at the bottom
-            app.screen.refresh()  # a full frame over the lean one: the same screen
-            await pilot.pause()
-            assert terminals.shown(1) == lean
+            assert await _a_full_repaint_changes_nothing(app, terminals, pilot)
 
 
 # --- a table pane whose columns are still the other set when its rows arrive ----------------------------------
