@@ -23,7 +23,6 @@ from textual.driver import Driver
 from textual.events import Resize
 from textual.message import Message
 from textual.screen import Screen
-from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
@@ -112,7 +111,7 @@ TAPE_READINGS = 10_000
 REPLAY_TICK = 0.1  # seconds between replay steps
 FREEZE_HEAP_AFTER = 3.0  # seconds after start: the panes have their first readings by then
 WidgetT = TypeVar("WidgetT", bound=Widget)
-PANE_REPAINT = 0.5  # seconds a reading may wait for its pane's repaint (a changed verdict does not wait)
+TICK = 1.0  # seconds between ticks: ages, clock and the panes whose figures moved (a changed verdict does not wait)
 
 # (key, pane id, short name, hint shown while the pane's backend is not built or configured)
 PANES = (
@@ -228,7 +227,6 @@ class OpsConsoleApp(App[int]):
         self.recorder: RecordingWriter | None = None
         self.exports: list[Path] = []
         self._dirty: set[str] = set()  # panes whose readings arrived since their last repaint
-        self._repaint_timer: Timer | None = None
         self.collector: Collector | None = None
         self._heap_frozen = False
         self._panes_ready = False  # `_start` ran: readings go to the panes, keys to their actions
@@ -442,7 +440,8 @@ class OpsConsoleApp(App[int]):
             self._start_replay()
         self._refresh_all()
         self._tick()
-        self.set_interval(1.0, self._tick)
+        # A refresh faster than a second (`refresh = 0.5`) is shown as fast: the tick follows it.
+        self.set_interval(min(TICK, self.settings.refresh), self._tick, name="tick")
         # Once the panes hold their first readings, the start-up heap is frozen (see console.gc_control).
         self.set_timer(FREEZE_HEAP_AFTER, self._freeze_heap)
         from console.config_checks import tls_opt_outs
@@ -519,19 +518,16 @@ class OpsConsoleApp(App[int]):
         self._pane_changed(reading.kind, urgent=bool(changes) or was is not board.status_of(reading))
 
     def _pane_changed(self, kind: str, urgent: bool = False) -> None:
-        """Repaint `kind`'s pane now if `urgent`, else with every other pane whose readings arrived, at most
-        PANE_REPAINT seconds later: about ten sources report per second, and a repaint per reading rewrote
-        the Health pane seven times a second. One shared flush also means one screen update, not one per pane."""
+        """Repaint `kind`'s pane now if `urgent`, else on the next tick with every other pane whose readings
+        arrived: about ten sources report per second, and a repaint per reading rewrote the Health pane seven
+        times a second. Painting with the tick's ages and clock makes one screen update a second, not two."""
         if urgent:
             self._dirty.discard(kind)
             self._paint({kind})
             return
         self._dirty.add(kind)
-        if self._repaint_timer is None:
-            self._repaint_timer = self.set_timer(PANE_REPAINT, self._repaint_dirty, name="repaint")
 
     def _repaint_dirty(self) -> None:
-        self._repaint_timer = None
         kinds, self._dirty = self._dirty, set()
         if kinds and self.replay is None:  # a review's rebuild repainted everything already
             self._paint(kinds)
@@ -687,10 +683,12 @@ class OpsConsoleApp(App[int]):
         banner.overall = " · ".join(bad) if bad else ("all ok" if self.board.readings else "")
 
     def _tick(self) -> None:
-        """Once a second: ages in pane subtitles (only repainted when their text changes) and the clock."""
+        """Once a second: the panes whose figures moved, ages in pane subtitles (only repainted when their
+        text changes) and the clock."""
         now = self.now()
         if not self.screen_stack:
             return
+        self._repaint_dirty()
         for pane in self._pane_widgets():
             pane.now = now
         banner = self._one(EnvBanner)

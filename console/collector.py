@@ -12,7 +12,7 @@ import contextlib
 import math
 import random
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -68,7 +68,34 @@ class _SourceState:
     failures: int = 0
     last_value: Any = None
     last_ok_at: datetime | None = None
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    waiting: asyncio.Future[None] | None = None  # the wait between polls, resolved early by `refresh`
+    woken: bool = False  # asked to poll again while a poll ran: the next wait is skipped
+
+    def wake(self) -> None:
+        if self.waiting is not None and not self.waiting.done():
+            self.waiting.set_result(None)
+        else:
+            self.woken = True
+
+    async def sleep(self, delay: float) -> None:
+        """`delay` seconds or until woken. A future and a timer handle: `wait_for(event.wait())` cost a task
+        and its callbacks per poll, a tenth of the collector's steady CPU at ten sources a second."""
+        if self.woken:
+            self.woken = False
+            return
+        loop = asyncio.get_running_loop()
+        self.waiting = loop.create_future()
+        timer = loop.call_later(delay, _resolve, self.waiting)
+        try:
+            await self.waiting
+        finally:
+            timer.cancel()
+            self.waiting = None
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def describe_error(exc: BaseException, timeout: float) -> str:
@@ -120,7 +147,7 @@ class Collector:
         """Poll now (all sources, or one) instead of waiting out the interval."""
         for state in self._states.values():
             if name is None or state.source.name == name:
-                state.wake.set()
+                state.wake()
 
     async def poll_once(self, name: str) -> Reading:
         """Poll one source now, under its timeout, and return (and emit) the reading."""
@@ -128,7 +155,9 @@ class Collector:
         source = state.source
         started = self._clock()
         try:
-            value = await asyncio.wait_for(source.poll(), timeout=source.timeout)
+            # asyncio.timeout runs the poll in this task; wait_for would wrap it in a new one every poll.
+            async with asyncio.timeout(source.timeout):
+                value = await source.poll()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # every failure becomes a reading; a source never kills the loop
@@ -160,12 +189,11 @@ class Collector:
     async def _loop(self, state: _SourceState) -> None:
         source = state.source
         while True:
-            await self._running.wait()
-            state.wake.clear()
+            if not self._running.is_set():
+                await self._running.wait()
+            state.woken = False
             await self.poll_once(source.name)
-            delay = self._backoff.delay(source.interval, state.failures)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(state.wake.wait(), timeout=delay)
+            await state.sleep(self._backoff.delay(source.interval, state.failures))
 
     def start(self) -> None:
         if self._tasks:
