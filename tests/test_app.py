@@ -8,13 +8,14 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 
 from console.app import OpsConsoleApp, ReadingArrived, make_app
 from console.config import Environment, HealthTargetConfig, Settings
 from console.demo.backend import DemoStack
-from console.model import Status
+from console.model import HealthTarget, ProbeResult, Reading, Status
 from console.screens.health_detail import HealthDetailScreen
 from console.screens.help import HelpScreen
 from console.sources import build_sources
@@ -199,6 +200,50 @@ async def test_backend_fault_never_crashes_the_app() -> None:
         assert reading.error is not None
         assert "hunter22" not in reading.error and "\x1b" not in reading.error
         assert app.is_running
+
+
+class SilentSource:
+    """A source that never answers: the test hands the app its readings itself."""
+
+    name = "health:svc"
+    kind = "health"
+    interval = 100.0
+    timeout = 100.0
+
+    async def poll(self):
+        await asyncio.Event().wait()
+
+    async def aclose(self) -> None:
+        pass
+
+
+def svc_reading(status: Status, latency_ms: float) -> Reading:
+    probe = ProbeResult("health", "http://svc/health", status, "status-code", 200, latency_ms)
+    return Reading("health:svc", "health", datetime.now(UTC), HealthTarget("svc", (probe,)))
+
+
+async def test_moved_figures_wait_for_the_tick_and_a_changed_verdict_is_painted_at_once() -> None:
+    settings = Settings(env=Environment(name="x"), environments=("x",))
+    app = make_app(settings, [SilentSource()])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(lambda: app.collector is not None, pilot)
+        pane = app.query_one(HealthPane)
+
+        def shown() -> tuple[Status, float | None]:
+            row = next(r for r in pane.rows if r.name == "svc")
+            probe = row.target.probe("health") if row.target else None
+            return row.status, probe.latency_ms if probe else None
+
+        # Synchronous calls: the app's own once-a-second tick cannot run in between.
+        app._reading_arrived(ReadingArrived(svc_reading(Status.OK, 5.0)))
+        assert shown() == (Status.OK, 5.0), "a source's first reading is a changed verdict: painted at once"
+        app._reading_arrived(ReadingArrived(svc_reading(Status.OK, 9.0)))
+        assert shown() == (Status.OK, 5.0), "a figure that merely moved waits for the tick"
+        app._tick()
+        assert shown() == (Status.OK, 9.0)
+        app._reading_arrived(ReadingArrived(svc_reading(Status.CRIT, 9.0)))
+        assert shown() == (Status.CRIT, 9.0), "a changed verdict does not wait"
+        await pilot.pause()
 
 
 async def test_protected_environment_is_shown() -> None:

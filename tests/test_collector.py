@@ -274,6 +274,24 @@ async def test_refresh_wakes_a_sleeping_source() -> None:
     assert [r.value for r in record.readings] == [1, 2, 3]
 
 
+async def test_refresh_during_a_poll_polls_again_once_it_ends() -> None:
+    record = Recorder()
+    source = FakeSource("s", interval=100.0, work=0.05, default=lambda n: n)
+    collector = Collector([source], record)
+    collector.start()
+    try:
+        await wait_until(lambda: source.active == 1)
+        collector.refresh()  # asked mid-poll: not lost, and not a second concurrent poll
+        collector.refresh()
+        await wait_until(lambda: len(record.readings) == 2)  # far sooner than the 100 s interval
+        await settle()
+        assert source.calls == 2, "two refreshes during one poll ask for one more poll, not two"
+    finally:
+        await collector.stop()
+    assert source.max_active == 1
+    assert [r.value for r in record.readings] == [1, 2]
+
+
 async def test_refresh_by_name_wakes_only_that_source() -> None:
     record = Recorder()
     a, b = FakeSource("a", interval=100.0), FakeSource("b", interval=100.0)
