@@ -210,10 +210,12 @@ class Board:
         self.expected[name] = kind
 
     def apply(self, reading: Reading) -> None:
-        # Derived rows are computed once per change, not once per caller: the app asks for every
-        # source's verdict after each reading, and a fleet can have a thousand rows.
-        self._health_rows_cache = None
-        self._queue_rows_cache = None
+        # Derived rows are computed once per change of their own kind, not once per caller: the app asks for
+        # every source's verdict after each reading, and a fleet can have a thousand rows.
+        if reading.kind == "health" or self.readings.get(reading.source, reading).kind == "health":
+            self._health_rows_cache = None
+        if reading.kind == "queues" or self.readings.get(reading.source, reading).kind == "queues":
+            self._queue_rows_cache = None
         self.readings[reading.source] = reading
         self.expected.setdefault(reading.source, reading.kind)
         if reading.kind == "health":

@@ -93,6 +93,21 @@ def test_health_rows_strip_prefix_and_ignore_other_kinds() -> None:
     assert row.target is not None and row.target.name == "api"
 
 
+def test_health_rows_are_worked_out_again_only_after_a_health_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    board = Board()
+    computed: list[int] = []
+    compute = board._compute_health_rows
+    monkeypatch.setattr(board, "_compute_health_rows", lambda: (computed.append(1), compute())[1])
+    board.apply(health("api", Status.OK))
+    assert [r.status for r in board.health_rows()] == [Status.OK]
+    board.apply(mongo(MongoStatus(ping_ms=1.0)))  # another kind: the rows stand
+    assert [r.status for r in board.health_rows()] == [Status.OK]
+    assert len(computed) == 1
+    board.apply(health("api", Status.CRIT, at=T0 + timedelta(seconds=1)))
+    assert [r.status for r in board.health_rows()] == [Status.CRIT]
+    assert len(computed) == 2
+
+
 def test_latest_reading_replaces_previous() -> None:
     board = Board()
     board.apply(health("api", Status.CRIT, at=T0))

@@ -155,3 +155,25 @@ async def test_a_changed_cell_renders_only_its_own_line_and_the_table_stays_righ
         fresh = [list(strip) for strip in table.render_lines(Region(0, 0, *table.size))]
         assert shown == fresh
         assert any("99" in segment.text for segment in shown[4])
+
+
+@pytest.mark.parametrize("show_header", [True, False])
+async def test_changed_cells_repaint_the_regions_datatable_would(show_header: bool) -> None:
+    app = Tables(cursor_type="row", show_header=show_header)
+    async with app.run_test(size=(40, 12)) as pilot:
+        table = app.query_one(CellTable)
+        fill(table)
+        await pilot.pause()
+        table.scroll_to(x=6, y=5, animate=False)
+        await pilot.pause()
+        assert table.scroll_offset == (6, 5)
+        cells = [(f"r{n}", key) for n in (0, 4, 6, 9, 15, 20) for key, _label, _width in COLUMNS]
+        asked: list[Region] = []
+        refresh = table.refresh
+        table.refresh = lambda *regions, **kw: (asked.extend(regions), refresh(*regions, **kw))[1]  # type: ignore[method-assign]
+        for key, column in cells:
+            table.refresh_coordinate(Coordinate(table.get_row_index(key), table.get_column_index(column)))
+        expected, asked[:] = list(asked), []
+        table._refresh_cells(cells)
+        assert asked == expected
+        assert 0 < len(expected) < len(cells), "some cells lie outside the window and are not repainted"

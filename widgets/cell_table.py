@@ -15,13 +15,13 @@ output (tests/test_cell_table.py compares the two paths); every other cell still
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import accumulate
 from typing import Self
 
 from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Span, Text
-from textual.coordinate import Coordinate
 from textual.geometry import Region
 from textual.strip import Strip
 from textual.widgets import DataTable
@@ -102,8 +102,24 @@ class CellTable(DataTable[Text]):
         if len(changed) > MAX_CELL_REPAINTS:
             self.refresh()
             return
-        for key, column in changed:
-            self.refresh_coordinate(Coordinate(self.get_row_index(key), self.get_column_index(column)))
+        self._refresh_cells(changed)
+
+    def _refresh_cells(self, cells: Sequence[tuple[str, str]]) -> None:
+        """`refresh_coordinate` for each (row key, column key) in one pass: DataTable finds a cell's region by
+        summing the widths of the columns to its left and the heights of the rows above it, again for every cell
+        (~0.04 ms a cell, the larger half of an update of a few figures). Here the sums are taken once."""
+        header = self.header_height if self.show_header else 0
+        lefts = list(accumulate((c.get_render_width(self) for c in self.ordered_columns), initial=0))
+        tops = list(accumulate((r.height for r in self.ordered_rows), initial=header))
+        label, window, offset = self._row_label_column_width, self.window_region, self.scroll_offset
+        regions = []
+        for key, column in cells:
+            row, col = self.get_row_index(key), self.get_column_index(column)
+            region = Region(label + lefts[col], tops[row], lefts[col + 1] - lefts[col], tops[row + 1] - tops[row])
+            if window.overlaps(region):  # DataTable._refresh_region: only what the window shows
+                regions.append(region.translate(-offset))
+        if regions:
+            self.refresh(*regions)
 
     def _clear_table_caches(self) -> None:
         """DataTable's `_clear_caches` but for the rendered lines (the styles cache): those stay valid for every
