@@ -197,6 +197,7 @@ class Board:
         self._cache_flagged: dict[str, frozenset[str]] = {}  # per cache source: hit ratios flagged (hysteresis)
         self._health_rows_cache: list[HealthRow] | None = None
         self._queue_rows_cache: list[QueueRow] | None = None
+        self._verdicts: dict[str, tuple[Reading, Status]] = {}  # `status_of` of each source's current reading
         self._dlq_history: dict[str, deque[tuple[float, int]]] = {}
         self._breaker_history: dict[str, deque[BreakerState]] = {}
         self.breaker_changes: list[tuple[BreakerInfo, BreakerState]] = []  # (now, before) since last taken
@@ -216,6 +217,10 @@ class Board:
             self._health_rows_cache = None
         if reading.kind == "queues" or self.readings.get(reading.source, reading).kind == "queues":
             self._queue_rows_cache = None
+        # A verdict rests on readings of its own kind only (rows, histories, flags of that kind).
+        kinds = {reading.kind, self.readings.get(reading.source, reading).kind}
+        for source in [s for s, (r, _) in self._verdicts.items() if r.kind in kinds]:
+            del self._verdicts[source]
         self.readings[reading.source] = reading
         self.expected.setdefault(reading.source, reading.kind)
         if reading.kind == "health":
@@ -387,7 +392,19 @@ class Board:
         return PaneState(worst_reading.mode, last_ok, worst_reading.error or "", len(names))
 
     def status_of(self, reading: Reading) -> Status:
-        """The verdict of any reading, as `snapshot` exit codes and summaries use it."""
+        """The verdict of any reading, as `snapshot` exit codes and summaries use it.
+
+        Kept for each source's current reading until a reading of that kind arrives: the app asks for the
+        verdict before and after each reading and for every source at each repaint (~40 times a second)."""
+        kept = self._verdicts.get(reading.source)
+        if kept is not None and kept[0] is reading:
+            return kept[1]
+        status = self._judge(reading)
+        if self.readings.get(reading.source) is reading:
+            self._verdicts[reading.source] = (reading, status)
+        return status
+
+    def _judge(self, reading: Reading) -> Status:
         if reading.kind == "health":
             rows = [r for r in self.health_rows() if r.reading.source == reading.source]
             return worst((r.status for r in rows), default=Status.UNKNOWN)

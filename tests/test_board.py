@@ -108,6 +108,29 @@ def test_health_rows_are_worked_out_again_only_after_a_health_reading(monkeypatc
     assert len(computed) == 2
 
 
+def test_verdicts_are_kept_until_a_reading_of_their_kind_arrives(monkeypatch: pytest.MonkeyPatch) -> None:
+    board = Board()
+    judged: list[str] = []
+    judge = board._judge
+    monkeypatch.setattr(board, "_judge", lambda r: (judged.append(r.source), judge(r))[1])
+    api = health("api", Status.OK)
+    board.apply(api)
+    db = mongo(MongoStatus(ping_ms=1.0))
+    board.apply(db)
+    assert board.status_of(api) is Status.OK and board.status_of(db) is Status.OK
+    assert board.status_of(api) is Status.OK and board.status_of(db) is Status.OK
+    assert judged == ["health:api", "mongo:main"], "asked twice, worked out once"
+    board.apply(health("web", Status.CRIT))  # a health reading: health verdicts are worked out again
+    assert board.status_of(api) is Status.OK and board.status_of(db) is Status.OK
+    assert judged == ["health:api", "mongo:main", "health:api"]
+    # The same source flapping: each reading's verdict follows the history, not a kept answer.
+    for n, status in enumerate([Status.CRIT, Status.OK, Status.CRIT, Status.OK], start=1):
+        reading = health("api", status, at=T0 + timedelta(seconds=n))
+        board.apply(reading)
+        expected = status if n < 4 else Status.WARN  # four changes: flapping, an OK shown as WARN
+        assert board.status_of(reading) is expected
+
+
 def test_latest_reading_replaces_previous() -> None:
     board = Board()
     board.apply(health("api", Status.CRIT, at=T0))
