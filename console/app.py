@@ -32,6 +32,7 @@ from console.errors import ConfigError, ConsoleError
 from console.safety import WriteMode
 from console.sanitize import clean
 from console.screens.main_screen import MainScreen
+from widgets.quiet_footer import QuietFooter
 
 if TYPE_CHECKING:
     from console.adapters.dlq_base import DeadLetterStore, Selection
@@ -346,7 +347,7 @@ class OpsConsoleApp(App[int]):
             MongoPane(id="mongo") if self._configured("mongo") else self._unconfigured(6),
             id="panes",
         )
-        yield Footer()
+        yield QuietFooter()
 
     @staticmethod
     def _skeleton() -> Iterable[Widget]:
@@ -358,7 +359,7 @@ class OpsConsoleApp(App[int]):
             *(Static("starting…", classes="boot-pane", id=f"boot-{pane_id}") for _, pane_id, _, _ in PANES),
             id="boot-panes",
         )
-        yield Footer()
+        yield QuietFooter()
 
     @staticmethod
     def _unconfigured(index: int) -> UnconfiguredPane:

@@ -14,7 +14,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 from textual.widgets.data_table import ColumnKey
 
 from console.adapters.dlq_base import DeadLetterStore, Selection
@@ -24,6 +24,7 @@ from console.model import DeadLetter, DeadLetterPage
 from console.sanitize import clean
 from widgets.cell_table import CellTable
 from widgets.queues_pane import count
+from widgets.quiet_footer import QuietFooter
 from widgets.render import safe
 
 PAGE = 50
@@ -113,7 +114,7 @@ class DlqBrowseScreen(Screen[None]):
         yield Input(placeholder="filter: words, origin:NAME, reason:TEXT (enter applies, esc clears)", id="dlq-filter")
         # A new page repaints every cell: CellTable's fast cells keep that frame within the 50 ms budget.
         yield CellTable(cursor_type="row", id="letters")
-        yield Footer()
+        yield QuietFooter()
 
     def on_mount(self) -> None:
         table = self.query_one(CellTable)

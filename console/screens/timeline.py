@@ -13,10 +13,11 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.coordinate import Coordinate
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from console.model import TimelineEvent
 from console.timeline import relative
+from widgets.quiet_footer import QuietFooter
 from widgets.render import GLYPH, STYLE, safe
 from widgets.timeline_chart import LANE_NAMES, TimelineChart
 
@@ -46,7 +47,7 @@ class TimelineScreen(Screen[TimelineEvent | None]):
         with Vertical():
             yield TimelineChart()
             yield DataTable(cursor_type="row", zebra_stripes=False)
-        yield Footer()
+        yield QuietFooter()
 
     @property
     def events(self) -> list[TimelineEvent]:
