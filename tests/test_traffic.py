@@ -12,8 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from console.adapters import prometheus as prometheus_adapter
 from console.adapters.metrics_scrape import ScrapeTraffic, parse_sample
-from console.adapters.prometheus import FleetQuery, TrafficQuery, histogram_quantile
+from console.adapters.prometheus import FleetQuery, TrafficQuery, histogram_quantile, vector_by
 from console.board import Board, judge_traffic
 from console.config import Environment, PrometheusConfig, ScrapeTarget, Settings, TrafficConfig
 from console.errors import BadResponse, SourceTimeout, SourceUnavailable
@@ -412,3 +413,19 @@ def test_a_form_with_a_list_value_is_encoded_each_time_not_refused() -> None:
         assert session._form({"query": "up"}) is session._form({"query": "up"})  # the same query: encoded once
     finally:
         session.close()
+
+
+def test_label_values_are_cleaned_remembered_and_the_memo_stays_bounded() -> None:
+    hostile = "evil\x1b]0;pwned\x07\u202e" + "x" * 200
+    vector = [
+        {"metric": {"service": hostile}, "value": [0, "1"]},
+        {"metric": {"service": ["not", "text"]}, "value": [0, "2"]},
+    ]
+    first, again = vector_by(vector, ("service",)), vector_by(vector, ("service",))
+    assert first == again
+    (shown, _), (odd, _) = sorted(first.items(), key=lambda item: item[1] or 0)
+    assert "\x1b" not in shown[0] and "\u202e" not in shown[0] and len(shown[0]) == 80
+    assert odd[0] == "['not', 'text']"
+    many = [{"metric": {"service": f"s{n}"}, "value": [0, "1"]} for n in range(prometheus_adapter._LABELS_KEPT + 500)]
+    assert len(vector_by(many, ("service",))) == prometheus_adapter._LABELS_KEPT + 500
+    assert len(prometheus_adapter._LABELS) <= prometheus_adapter._LABELS_KEPT
