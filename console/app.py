@@ -528,15 +528,15 @@ class OpsConsoleApp(App[int]):
             return
         self._dirty.add(kind)
 
-    def _repaint_dirty(self) -> None:
+    def _repaint_dirty(self, now: datetime | None = None) -> None:
         kinds, self._dirty = self._dirty, set()
         if kinds and self.replay is None:  # a review's rebuild repainted everything already
-            self._paint(kinds)
+            self._paint(kinds, now)
 
-    def _paint(self, kinds: set[str]) -> None:
+    def _paint(self, kinds: set[str], now: datetime | None = None) -> None:
         try:
             for kind in kinds:
-                self._refresh_kind(kind)
+                self._refresh_kind(kind, now)
             self._refresh_summary()
         except (NoMatches, ScreenStackError):
             pass  # the app is shutting down and its widgets are gone; the board still has the reading
@@ -546,8 +546,10 @@ class OpsConsoleApp(App[int]):
             self._refresh_kind(kind)
         self._refresh_summary()
 
-    def _refresh_kind(self, kind: str) -> None:
-        now = self.now()
+    def _refresh_kind(self, kind: str, now: datetime | None = None) -> None:
+        """Show the board's `kind` rows in their pane. `now`: the tick's, so the tick's own `now` for every
+        pane afterwards changes nothing (a new one refreshed the Breakers and DLQ tables a second time)."""
+        now = now or self.now()
         if kind == "health":
             pane = self._one(HealthPane)
             if pane is None:
@@ -689,7 +691,7 @@ class OpsConsoleApp(App[int]):
         now = self.now()
         if not self.screen_stack:
             return
-        self._repaint_dirty()
+        self._repaint_dirty(now)
         for pane in self._pane_widgets():
             pane.now = now
         banner = self._one(EnvBanner)

@@ -239,8 +239,14 @@ async def test_moved_figures_wait_for_the_tick_and_a_changed_verdict_is_painted_
         assert shown() == (Status.OK, 5.0), "a source's first reading is a changed verdict: painted at once"
         app._reading_arrived(ReadingArrived(svc_reading(Status.OK, 9.0)))
         assert shown() == (Status.OK, 5.0), "a figure that merely moved waits for the tick"
+        asked: list[datetime] = []
+        clock = app.now
+        app.now = lambda: (asked.append(clock()), asked[-1])[1]  # type: ignore[method-assign]
         app._tick()
         assert shown() == (Status.OK, 9.0)
+        # One `now` for the tick: the pane painted with it is not refreshed again by the tick's ages.
+        assert len(asked) == 1 and {p.now for p in app._pane_widgets()} == {asked[0]}
+        app.now = clock  # type: ignore[method-assign]
         app._reading_arrived(ReadingArrived(svc_reading(Status.CRIT, 9.0)))
         assert shown() == (Status.CRIT, 9.0), "a changed verdict does not wait"
         await pilot.pause()
