@@ -211,14 +211,14 @@ class Board:
         self.expected[name] = kind
 
     def apply(self, reading: Reading) -> None:
-        # Derived rows are computed once per change of their own kind, not once per caller: the app asks for
+        # Derived rows and verdicts rest on readings of their own kind only (rows, histories, flags of that
+        # kind): they are worked out again after a reading of that kind, not once per caller — the app asks for
         # every source's verdict after each reading, and a fleet can have a thousand rows.
-        if reading.kind == "health" or self.readings.get(reading.source, reading).kind == "health":
-            self._health_rows_cache = None
-        if reading.kind == "queues" or self.readings.get(reading.source, reading).kind == "queues":
-            self._queue_rows_cache = None
-        # A verdict rests on readings of its own kind only (rows, histories, flags of that kind).
         kinds = {reading.kind, self.readings.get(reading.source, reading).kind}
+        if "health" in kinds:
+            self._health_rows_cache = None
+        if "queues" in kinds:
+            self._queue_rows_cache = None
         for source in [s for s, (r, _) in self._verdicts.items() if r.kind in kinds]:
             del self._verdicts[source]
         self.readings[reading.source] = reading
