@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     for package in ("console", "widgets"):
         compileall.compile_dir(ROOT / package, quiet=1)
     command = "python -m tests.bench" + "".join(f" {shlex.quote(a)}" for a in (argv or sys.argv[1:]))
-    report = Report(quick=args.quick, command=command, machine=machine_info())
+    partial = tuple(chosen) if args.only else ()
+    report = Report(quick=args.quick, command=command, machine=machine_info(), only=partial)
     demo = DemoStack()
     try:
         for name in chosen:

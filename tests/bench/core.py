@@ -101,6 +101,7 @@ class Report:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     started: float = field(default_factory=time.time)
     machine: dict[str, Any] = field(default_factory=dict)
+    only: tuple[str, ...] = ()  # `--only`: the benchmarks this partial run was limited to
 
     def add(self, row: Row) -> Row:
         self.rows.append(row)
@@ -121,7 +122,7 @@ class Report:
         when = datetime.fromtimestamp(self.started, UTC).strftime("%Y-%m-%d %H:%M UTC")
         m = self.machine
         lines = [
-            f"# opsconsole benchmarks ({'quick' if self.quick else 'full'} run, {when})",
+            f"# opsconsole benchmarks ({self._kind().replace('-', ' ')} run, {when})",
             "",
             f"Command: `{self.command}` · {m.get('cpu', '?')}, {m.get('cores', '?')} cores, "
             f"{m.get('memory_gb', '?')} GB · load {m.get('load_start', '?')} → {m.get('load_end', '?')} · "
@@ -169,16 +170,20 @@ class Report:
         self.machine["load_end"] = _load()
         self.machine["duration_s"] = round(time.time() - self.started, 1)
         stamp = datetime.fromtimestamp(self.started, UTC).strftime("%Y%m%dT%H%M%SZ")
-        kind = "quick" if self.quick else "full"
         markdown, document = self.markdown(), json.dumps(self.to_json(), indent=2)
         (folder / "latest.md").write_text(markdown)
         (folder / "latest.json").write_text(document + "\n")
-        (folder / f"{stamp}-{kind}.json").write_text(document + "\n")
-        # Keep the folder small: only the newest few timestamped copies.
-        old = sorted(folder.glob("*Z-*.json"))[:-keep]
-        for path in old:
-            path.unlink()
+        (folder / f"{stamp}-{self._kind()}.json").write_text(document + "\n")
+        # Keep the folder small: the newest few copies of each kind of run, so a partial run (`--only`) never
+        # pushes a full one out.
+        for pattern in ("*Z-full.json", "*Z-quick.json", "*Z-*only-*.json"):
+            for path in sorted(folder.glob(pattern))[:-keep]:
+                path.unlink()
         return folder / "latest.md"
+
+    def _kind(self) -> str:
+        kind = "quick" if self.quick else "full"
+        return f"{kind}-only-{'-'.join(self.only)}" if self.only else kind
 
 
 def _load() -> str:
