@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from console.adapters import http_health
-from console.adapters.prometheus import MAX_ANSWER_BYTES
+from console.adapters.prometheus_http import MAX_ANSWER_BYTES
 from console.adapters.rabbitmq import MAX_BYTES as MANAGEMENT_MAX_BYTES
 from console.app import make_app
 from console.collector import Collector

@@ -405,7 +405,7 @@ def test_a_combined_answer_splits_back_by_kind_and_skips_junk() -> None:
 
 
 def test_a_form_with_a_list_value_is_encoded_each_time_not_refused() -> None:
-    from console.adapters.prometheus import BoundedSession
+    from console.adapters.prometheus_http import BoundedSession
 
     session = BoundedSession(deadline=1.0)
     try:

@@ -8,20 +8,18 @@ policy blocks for ~6 s when Prometheus is down, which would hide the outage behi
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
-from urllib.parse import urlencode
 
 import requests
-import urllib3
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 from urllib3.util.retry import Retry
 
+from console.adapters.prometheus_http import LeanSession
 from console.config import PrometheusConfig, TrafficConfig
 from console.errors import BadResponse, SourceTimeout, SourceUnavailable
 from console.model import (
@@ -40,85 +38,12 @@ from console.secrets import redact_text, url_password
 QUANTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
 SERIES_CAP = 5000  # a runaway label cardinality must not eat the bastion's memory
 KIND_LABEL = "opsconsole_kind"  # tags each part of a combined query (see TrafficQuery.query_tagged)
-# One answer. A traffic tick is one combined query of ten parts (~7 MB with every part at SERIES_CAP); a 15-minute
-# backfill of a hundred services is ~1-3 MB per range query, three side by side.
-MAX_ANSWER_BYTES = 16 * 1024 * 1024
-_CHUNK = 64 * 1024
-_FORM = "application/x-www-form-urlencoded"
-_FORMS_KEPT = 64
-
-
-class BoundedSession(requests.Session):
-    """A requests session whose answers are bounded in time and size, whatever the server does.
-
-    requests' `timeout` is per socket read, so a server dribbling a byte at a time holds a plain session (and
-    the worker thread running it) for as long as it likes, and `response.content` buffers a body of any size.
-    Here every request streams its body with `read1` (one socket read at a time), stops at `deadline` seconds
-    from the start (SourceTimeout) and at `max_bytes` (BadResponse, before reading anything when the
-    Content-Length announces more). A worker thread is therefore free again within about `deadline` plus one
-    read timeout. (A server dribbling its *headers* is still bounded only per read: requests offers no hook
-    before the headers are complete.)
-    """
-
-    def __init__(self, deadline: float, max_bytes: int = MAX_ANSWER_BYTES):
-        super().__init__()
-        self.deadline = deadline
-        self.max_bytes = max_bytes
-        self._forms: dict[tuple[tuple[str, Any], ...], bytes] = {}
-
-    def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        started = time.monotonic()
-        kwargs["stream"] = True
-        if method == "POST" and kwargs.get("params") and kwargs.get("data") is None:
-            kwargs["data"] = self._form(kwargs.pop("params"))
-            kwargs["headers"] = {**(kwargs.get("headers") or {}), "Content-Type": _FORM}
-        response = super().request(method, url, *args, **kwargs)
-        try:
-            announced = response.headers.get("Content-Length", "")
-            if announced.isdigit() and int(announced) > self.max_bytes:
-                raise BadResponse(f"Prometheus answer too large ({int(announced):,} bytes, cap {self.max_bytes:,})")
-            body = bytearray()
-            while True:
-                if time.monotonic() - started > self.deadline:
-                    raise SourceTimeout(f"Prometheus timeout after {self.deadline:g}s (answer still arriving)")
-                try:
-                    chunk = response.raw.read1(_CHUNK, decode_content=True)
-                except urllib3.exceptions.ReadTimeoutError:
-                    raise SourceTimeout(f"Prometheus timeout after {self.deadline:g}s") from None
-                except (urllib3.exceptions.HTTPError, OSError) as exc:
-                    raise requests.exceptions.ChunkedEncodingError(f"answer cut off: {type(exc).__name__}") from None
-                if not chunk:
-                    break
-                body += chunk
-                if len(body) > self.max_bytes:
-                    raise BadResponse(f"Prometheus answer too large (over {self.max_bytes:,} bytes)")
-            response._content = bytes(body)
-        except BaseException:
-            response.close()
-            raise
-        response.close()  # the body is read: the connection goes back to the pool
-        return response
-
-    def _form(self, params: dict[str, Any]) -> bytes:
-        """The query as a form body, encoded once: a tick asks the same queries every time, and requests and
-        urllib3 percent-encode a URL's query a character at a time in Python (~1.5 ms for the traffic tick's
-        2 KB of PromQL, most of its CPU)."""
-        try:
-            key = tuple(params.items())
-            form = self._forms.get(key)
-        except TypeError:  # an unhashable value (a list): encoded every time
-            return urlencode(params, doseq=True).encode()
-        if form is None:
-            if len(self._forms) >= _FORMS_KEPT:
-                self._forms.clear()  # range queries carry their times: never the same twice
-            form = self._forms[key] = urlencode(params, doseq=True).encode()
-        return form
 
 
 def connect(config: PrometheusConfig) -> PrometheusConnect:
     headers = {"Authorization": f"Bearer {config.token}"} if config.token else None
     auth = (config.username, config.password or "") if config.username else None
-    session = BoundedSession(deadline=config.timeout)
+    session = LeanSession(deadline=config.timeout)
     session.verify = config.ca_file or config.verify_tls
     session.trust_env = False  # a bastion's proxy variables must not reroute monitoring traffic
     return PrometheusConnect(
