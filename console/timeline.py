@@ -139,20 +139,9 @@ class Timeline:
         for row in board.health_rows():
             if row.reading.source != reading.source or row.status is Status.UNKNOWN:
                 continue  # unknown = unreachable, reported once by _reachability
-            detail = ""
-            if row.target is not None:
-                bad = [
-                    f"{c.name} {c.detail}".strip()
-                    for p in row.target.probes
-                    for c in p.checks
-                    if c.status is not Status.OK
-                ]
-                messages = [p.message for p in row.target.probes if p.status is not Status.OK and p.message]
-                detail = "; ".join(dict.fromkeys(bad or messages))[:80]
-            if row.flapping:
-                detail = (detail + "; " if detail else "") + "flapping"
 
-            def make(before: Any, row: Any = row, detail: str = detail) -> TimelineEvent:
+            def make(before: Any, row: Any = row) -> TimelineEvent:
+                detail = _health_detail(row)  # worked out only for an event: most readings change nothing
                 change = f"{before[0]} → {row.status.value}" if before else row.status.value
                 text = f"{row.name} {change}" + (f": {detail}" if detail else "")
                 return TimelineEvent(reading.at, "health", row.name, row.status, text, reading.source)
@@ -390,3 +379,15 @@ def relative(seconds: float) -> str:
     if total < 3600:
         return f"{sign}{total // 60}m{total % 60:02d}s"
     return f"{sign}{total // 3600}h{total % 3600 // 60:02d}m"
+
+
+def _health_detail(row: Any) -> str:
+    """What is wrong with a health row, for its event: failing checks, else the probes' messages."""
+    detail = ""
+    if row.target is not None:
+        bad = [f"{c.name} {c.detail}".strip() for p in row.target.probes for c in p.checks if c.status is not Status.OK]
+        messages = [p.message for p in row.target.probes if p.status is not Status.OK and p.message]
+        detail = "; ".join(dict.fromkeys(bad or messages))[:80]
+    if row.flapping:
+        detail = (detail + "; " if detail else "") + "flapping"
+    return detail

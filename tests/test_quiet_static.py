@@ -12,6 +12,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual.app import App, ComposeResult
+from textual.visual import RichVisual, Visual
 from textual.widgets import Static
 
 from widgets.quiet_static import QuietStatic
@@ -35,6 +36,20 @@ def content(rng: random.Random) -> RenderableType:
         )
     findings = [Text(f"▲ finding {n} 東京", style="yellow") for n in range(rng.randint(0, 3))]
     return Group(table, *findings)
+
+
+def line_content(rng: random.Random) -> RenderableType:
+    """The Cache pane's body as it is drawn when it fits: a Group of one-line Texts (grid lines with styled
+    spans, wide text, right-aligned figures) and findings that come and go."""
+    lines = [Text("NAME" + " " * 40 + "  HIT  OPS/S", style="bold")]
+    for name in rng.sample(NAMES[:4], rng.randint(1, 4)):
+        hit = rng.randint(0, 100)
+        line = Text(f"{name:<20}"[:20])
+        line.append(f"{hit:>3}%", style="yellow" if hit < 80 else "")
+        line.append(f"{rng.randint(0, 2000):>7}")
+        lines.append(line)
+    lines += [Text(f"▲ finding {n} 東京", style="yellow") for n in range(rng.randint(0, 2))]
+    return Group(*lines)
 
 
 class Body(App[None]):
@@ -80,9 +95,10 @@ async def fresh_render(last: RenderableType, auto: bool) -> list[list[tuple[str,
     return terminal.cells()
 
 
+@pytest.mark.parametrize("make", [content, line_content], ids=["table", "lines"])
 @pytest.mark.parametrize("auto", [False, True], ids=["fixed-height", "auto-height"])
 @pytest.mark.parametrize("seed", range(8))
-async def test_small_updates_leave_what_a_fresh_render_draws(seed: int, auto: bool) -> None:
+async def test_small_updates_leave_what_a_fresh_render_draws(seed: int, auto: bool, make: Any) -> None:
     rng = random.Random(seed)
     app = Body(QuietStatic, "waiting", auto)
     terminal = Terminal()
@@ -104,8 +120,8 @@ async def test_small_updates_leave_what_a_fresh_render_draws(seed: int, auto: bo
         last: RenderableType = "waiting"
         for _step in range(12):
             if rng.random() < 0.3:
-                body.show(content(rng))  # shown twice before a frame: the second must not compare with the first's
-            last = content(rng)
+                body.show(make(rng))  # shown twice before a frame: the second must not compare with the first's
+            last = make(rng)
             body.show(last)
             if rng.random() < 0.3:
                 body.show(last)  # the same again: nothing new to repaint, and nothing lost
@@ -125,3 +141,20 @@ async def test_an_unchanged_content_repaints_nothing() -> None:
         assert not body._repaint_regions
         body.show(content(random.Random(2)))
         assert body._repaint_regions
+
+
+async def test_lines_of_one_line_texts_are_rendered_as_textual_renders_the_whole_group() -> None:
+    app = Body(QuietStatic, "waiting", False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        body = app.query_one(QuietStatic)
+        width, height = body.size
+        for seed in range(6):
+            group = line_content(random.Random(seed))
+            lines = body._line_strips(group, width, height)
+            whole = Visual.to_strips(body, RichVisual(body, group), width, height, body.visual_style)
+            assert lines is not None and lines == whole
+            assert body._line_strips(group, width, height) == whole  # from the memo, the same again
+        assert body._line_strips(content(random.Random(0)), width, height) is None  # a table: Textual renders it
+        assert body._line_strips(Group(Text("x" * (width + 1))), width, height) is None  # would wrap
+        assert body._line_strips(Group(*[Text("x")] * (height + 1)), width, height) is None  # does not fit

@@ -17,6 +17,7 @@ from console.model import (
     BreakerInfo,
     BreakerSnapshot,
     BreakerState,
+    HealthCheck,
     HealthTarget,
     ProbeResult,
     Reading,
@@ -74,6 +75,18 @@ def test_healthy_first_sight_is_no_event_but_a_bad_one_is() -> None:
         board.apply(reading)
         timeline.observe(reading, board)
     assert [(e.subject, e.severity) for e in timeline.events] == [("bad", Status.CRIT)]
+
+
+def test_a_health_event_names_the_failing_checks_else_the_probe_message() -> None:
+    timeline, board = Timeline(), Board()
+    checks = (HealthCheck("db", Status.CRIT, "connection refused"), HealthCheck("cache", Status.OK, "ok"))
+    failing = ProbeResult("health", "http://x/health", Status.CRIT, "seed", 503, 5.0, "HTTP 503", checks)
+    quiet = ProbeResult("health", "http://y/health", Status.WARN, "seed", 200, 5.0, "slow answer")
+    for name, probe in (("api", failing), ("web", quiet)):
+        reading = Reading(f"health:{name}", "health", NOW, HealthTarget(name, (probe,)))
+        board.apply(reading)
+        timeline.observe(reading, board)
+    assert [e.text for e in timeline.events] == ["api crit: db connection refused", "web warn: slow answer"]
 
 
 def test_a_flapping_target_makes_a_line_per_settle_window_not_per_poll() -> None:

@@ -15,12 +15,13 @@ from collections.abc import Iterable
 from typing import Self
 
 from rich.cells import cell_len
-from rich.console import RenderableType
+from rich.console import Group, RenderableType
 from rich.segment import Segment
 from rich.style import Style
+from rich.text import Text
 from textual.geometry import Region
 from textual.strip import Strip
-from textual.visual import Visual
+from textual.visual import RichVisual, Visual
 from textual.widget import _RenderCache
 from textual.widgets import Static
 
@@ -28,6 +29,7 @@ Cells = list[tuple[str, Style | None]]
 
 
 _PAST_END = ("", None)  # a cell past a line's end: the widget's own padding, unlike any cell of the content
+LINES_KEPT = 256  # rendered one-line Texts remembered (a few screens' worth of a pane's lines)
 
 
 def _cells(line: Iterable[Segment] | None, width: int) -> Cells:
@@ -50,6 +52,7 @@ class QuietStatic(Static):
     # `show` rendered the content now shown (Textual's own render, kept in its render cache): the line regions
     # it marked for repaint need no second render of the whole content when they are drawn.
     _prerendered = False
+    _line_memo: dict[tuple[object, ...], Strip] | None = None
 
     def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False) -> Self:
         if not regions:
@@ -83,7 +86,9 @@ class QuietStatic(Static):
         finally:
             self._hold_refresh = False
         # Widget._render_content, but with every line when the height follows the content, to see it change.
-        lines = Visual.to_strips(self, self._render(), width, None if auto else height, self.visual_style)
+        lines = None if auto else self._line_strips(content, width, height)
+        if lines is None:
+            lines = Visual.to_strips(self, self._render(), width, None if auto else height, self.visual_style)
         if auto and len(lines) != height:
             self.refresh(layout=True)  # the content needs another height
             return
@@ -102,3 +107,28 @@ class QuietStatic(Static):
             changed = [x for x, (a, b) in enumerate(zip(old_cells, new_cells, strict=True)) if a != b]
             if changed:
                 self.refresh(Region(changed[0], y, changed[-1] + 1 - changed[0], 1))
+
+    def _line_strips(self, content: RenderableType, width: int, height: int) -> list[Strip] | None:
+        """The strips of a Group of one-line Texts, each line rendered once and remembered: the Cache pane's
+        body is such a Group, and rendering all of it through Rich every second (~1.5 ms) was for the one or
+        two lines whose figures moved. Exactly Textual's render of the whole Group (tests/test_quiet_static.py
+        compares them); anything else (a table, a line that wraps, more lines than fit) returns None."""
+        parts = content.renderables if isinstance(content, Group) else None
+        if not parts or len(parts) > height:
+            return None
+        if self._line_memo is None or len(self._line_memo) > LINES_KEPT:
+            self._line_memo = {}
+        style = self.visual_style
+        lines = []
+        for part in parts:
+            if not isinstance(part, Text) or "\n" in part.plain or cell_len(part.plain) > width:
+                return None
+            key = (part.plain, part.style, tuple(part.spans), part.justify, part.overflow, part.end, width, style)
+            line = self._line_memo.get(key)
+            if line is None:
+                strips = Visual.to_strips(self, RichVisual(self, part), width, 1, style)
+                if len(strips) != 1:
+                    return None
+                line = self._line_memo[key] = strips[0]
+            lines.append(line)
+        return lines
