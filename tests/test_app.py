@@ -66,18 +66,17 @@ def row_status(app: OpsConsoleApp, name: str) -> Status | None:
 
 async def test_live_target_goes_critical_when_stopped_and_recovers(demo_stack: DemoStack) -> None:
     settings = demo_settings(demo_stack)
-    arrived: list[ReadingArrived] = []
+    arrived: list[Reading] = []
     app = make_app(settings, build_sources(settings))
-    async with app.run_test(
-        size=(120, 40), message_hook=lambda m: arrived.append(m) if isinstance(m, ReadingArrived) else None
-    ) as pilot:
+    app.reading_observers.append(arrived.append)
+    async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(lambda: len(app.board.health_rows()) == 4 and row_status(app, "billing") is Status.OK, pilot)
         assert {r.name for r in app.board.health_rows()} == {"api", "billing", "search", "legacy"}
 
         demo_stack.stop_service("billing")
-        before = sum(1 for m in arrived if m.reading.source == "health:billing")
+        before = sum(1 for r in arrived if r.source == "health:billing")
         await wait_for(lambda: row_status(app, "billing") is Status.CRIT, pilot)
-        after = sum(1 for m in arrived if m.reading.source == "health:billing")
+        after = sum(1 for r in arrived if r.source == "health:billing")
         assert after - before <= 2, "a stopped service must turn critical within two polls"
         row = next(r for r in app.board.health_rows() if r.name == "billing")
         assert "connection refused" in row.message
@@ -202,6 +201,40 @@ async def test_backend_fault_never_crashes_the_app() -> None:
         assert app.is_running
 
 
+class AnsweringSource:
+    """A source that answers every poll with `svc_reading` (OK, 5 ms)."""
+
+    name = "health:svc"
+    kind = "health"
+    interval = 0.05
+    timeout = 1.0
+
+    async def poll(self):
+        return svc_reading(Status.OK, 5.0).value
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def test_readings_are_taken_on_the_loop_without_a_message_and_a_failure_in_them_is_loud() -> None:
+    settings = Settings(env=Environment(name="x"), environments=("x",))
+    app = make_app(settings, [AnsweringSource()])
+    posted: list[object] = []
+    seen: list[Reading] = []
+    app.reading_observers.append(seen.append)
+    with pytest.raises(RuntimeError, match="observer broke"):
+        async with app.run_test(size=(120, 40), message_hook=posted.append) as pilot:
+            await wait_for(lambda: len(seen) >= 3 and row_status(app, "svc") is Status.OK, pilot)
+            assert not any(isinstance(m, ReadingArrived) for m in posted)  # handed over, not posted
+
+            def broken(reading: Reading) -> None:
+                raise RuntimeError("observer broke")
+
+            app.reading_observers.append(broken)  # like a failing message handler: the app exits with it
+            await wait_for(lambda: not app.is_running, pilot)
+    assert app.return_code == 1
+
+
 class SilentSource:
     """A source that never answers: the test hands the app its readings itself."""
 
@@ -276,11 +309,9 @@ async def test_slow_source_does_not_delay_others(demo_stack: DemoStack) -> None:
     settings = replace(settings, env=replace(settings.env, health=settings.env.health + (hang,)))
     arrived: list[str] = []
     app = make_app(settings, build_sources(settings))
+    app.reading_observers.append(lambda reading: arrived.append(reading.source))
     try:
-        async with app.run_test(
-            size=(120, 40),
-            message_hook=lambda m: arrived.append(m.reading.source) if isinstance(m, ReadingArrived) else None,
-        ) as pilot:
+        async with app.run_test(size=(120, 40)) as pilot:
             await wait_for(lambda: row_status(app, "hangs") is Status.CRIT, pilot)
             # The others keep their own pace meanwhile: billing (every 0.2 s) reports several times per hanging
             # poll (cut at 0.5 s). Counted over a while, not at the instant of the first cut: on a loaded machine

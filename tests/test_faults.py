@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from console.app import OpsConsoleApp, ReadingArrived, make_app
+from console.app import OpsConsoleApp, make_app
 from console.config import (
     Environment,
     HealthTargetConfig,
@@ -106,9 +106,9 @@ class Arrivals:
         self.source = source
         self.seen: list[tuple[float, Reading]] = []
 
-    def hook(self, message: Any) -> None:
-        if isinstance(message, ReadingArrived) and message.reading.source == self.source:
-            self.seen.append((time.monotonic(), message.reading))
+    def observe(self, reading: Reading) -> None:
+        if reading.source == self.source:
+            self.seen.append((time.monotonic(), reading))
 
     def first(self, since: float, accept: Callable[[Reading], bool]) -> float | None:
         """Seconds from `since` to the first reading after it that `accept`s, or None."""
@@ -144,7 +144,8 @@ async def run_faults(backend: Backend, cycles: int) -> Figures:
     loop = asyncio.get_running_loop()
     app = make_app(backend.settings, build_sources(backend.settings))
     try:
-        async with app.run_test(size=(120, 40), message_hook=arrivals.hook) as pilot:
+        app.reading_observers.append(arrivals.observe)
+        async with app.run_test(size=(120, 40)) as pilot:
             await wait_until(pilot, lambda: any(backend.live(r) for _, r in arrivals.seen), 15, "first live reading")
 
             async def cycle(number: int) -> None:
