@@ -234,6 +234,33 @@ async def test_info_counts_inflow_exactly_and_breaks_down_job_names_and_reasons(
     assert sum(count for _, count in newest_two.by_reason) == 2
 
 
+def job_reads(client: Any) -> int:
+    """Job hashes read so far: one EVALSHA of the capped-fields script each (a private server: ours only)."""
+    return commandstats(client).get("cmdstat_evalsha", 0)
+
+
+async def test_info_reads_a_sampled_job_once_until_it_fails_again(bed: Bed) -> None:
+    """The breakdown's job hashes are read the first time a job is sampled, not every poll: they were a hundred
+    keyspace hits every few seconds on the Redis whose hit ratio the Cache pane shows."""
+    ids = await bed.fail([("send", {"reason": "smtp down"}) for _ in range(20)])
+    store = bed.store()
+    first = await store.info(sample=100)
+    assert first.by_reason == (("smtp down", 20),)
+    before = job_reads(bed.redis)
+    assert await store.info(sample=100) == first
+    assert job_reads(bed.redis) == before  # an unchanged failed set: no job read again
+    # A job that fails again (a new score, a new reason) is read again; one whose hash is gone is left out.
+    failed_key, job_key = f"{bed.prefix}:{bed.name}:failed", f"{bed.prefix}:{bed.name}:{ids[0]}"
+    bed.redis.hset(job_key, "failedReason", "timeout")
+    bed.redis.zadd(failed_key, {ids[0]: time.time() * 1000 + 5}, xx=True)
+    bed.redis.zadd(failed_key, {"ghost": time.time() * 1000 + 10})  # listed, its hash never written
+    changed = await store.info(sample=100)
+    assert changed.count == 21 and changed.sampled == 20
+    assert changed.by_reason == (("smtp down", 19), ("timeout", 1))
+    assert job_reads(bed.redis) - before == 2  # the two new members only
+    bed.redis.zrem(failed_key, "ghost")
+
+
 # --- replay -----------------------------------------------------------------------------------------------------
 
 

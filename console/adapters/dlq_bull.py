@@ -200,6 +200,7 @@ class BullFailedSet:
         self.restore_skipped = 0  # jobs the last restore() left alone because their id exists
         self._secret = url_password(config.redis_url) or ""
         self._client: aioredis.Redis | None = None
+        self._sampled: dict[tuple[str, float], tuple[str, str]] = {}  # (job id, score) -> (origin, reason)
 
     # --- keys and clients -----------------------------------------------------------------------------
 
@@ -431,10 +432,9 @@ class BullFailedSet:
             pipe.zcard(self.failed_key)
             pipe.zrange(self.failed_key, 0, 0, withscores=True)
             pipe.zcount(self.failed_key, now_ms - INFLOW_WINDOW_MS, "+inf")
-            pipe.zrevrange(self.failed_key, 0, max(sample, 1) - 1)
+            pipe.zrevrange(self.failed_key, 0, max(sample, 1) - 1, withscores=True)
             count, oldest, inflow, newest = await pipe.execute()
-            ids = [job_id.decode("utf-8", "surrogateescape") for job_id in newest] if sample > 0 else []
-            found = [fields for fields in await self._fields(ids, _SAMPLE_FIELDS) if fields is not None]
+            sampled = await self._sample([] if sample <= 0 else self._rows(newest))
         except ConsoleError:
             raise
         except Exception as exc:  # noqa: BLE001
@@ -445,11 +445,29 @@ class BullFailedSet:
             count=int(count),
             inflow_per_minute=float(inflow),
             oldest_at=_time(oldest[0][1]) if oldest else None,
-            by_origin=breakdown(clean(_text(fields["name"][0]), 200) for fields in found),
-            by_reason=breakdown(first_line(_text(fields["failedReason"][0])) for fields in found),
-            sampled=len(found),
+            by_origin=breakdown(origin for origin, _reason in sampled),
+            by_reason=breakdown(reason for _origin, reason in sampled),
+            sampled=len(sampled),
             note="BullMQ: a failed job's origin is its own queue, so the origin breakdown is by job name",
         )
+
+    async def _sample(self, rows: Sequence[tuple[str, float]]) -> list[tuple[str, str]]:
+        """(origin, reason) of each sampled job, its hash read only the first time it is sampled: a failed job
+        stays as it failed until it fails again (a new score). Reading the newest 100 hashes every poll was
+        100 keyspace hits every few seconds on the Redis whose hit ratio the Cache pane shows (the demo's
+        verdict flipped warn/ok on them) and the larger part of the poll."""
+        known, self._sampled = self._sampled, {}
+        unread = [job_id for job_id, score in rows if (job_id, score) not in known]
+        fields = dict(zip(unread, await self._fields(unread, _SAMPLE_FIELDS), strict=True))
+        sampled = []
+        for job_id, score in rows:
+            summary = known.get((job_id, score))
+            if summary is None and (found := fields.get(job_id)) is not None:
+                summary = (clean(_text(found["name"][0]), 200), first_line(_text(found["failedReason"][0])))
+            if summary is not None:  # None: the job's hash is gone (removed since the ZRANGE)
+                self._sampled[(job_id, score)] = summary
+                sampled.append(summary)
+        return sampled
 
     async def page(self, offset: int, limit: int, selection: Selection) -> DeadLetterPage:
         offset, limit = max(offset, 0), max(limit, 0)
