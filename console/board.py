@@ -143,6 +143,14 @@ def assess_cache(status: CacheStatus, limits: CacheConfig, flagged: Collection[s
     return worst(s for s, _ in findings), [text for _, text in findings]
 
 
+def _health_order(row: HealthRow) -> tuple[int, str]:
+    return -row.status.rank, row.name
+
+
+def _queue_order(row: QueueRow) -> tuple[int, int, str]:
+    return -row.status.rank, -row.queue.depth, row.queue.key
+
+
 def _worst_first(rows: list[TrafficRow]) -> list[TrafficRow]:
     return sorted(rows, key=lambda r: (-r.status.rank, -(r.stats.rps or 0.0), r.service, r.route or ""))
 
@@ -263,12 +271,15 @@ class Board:
         return list(self._queue_rows_cache)
 
     def _compute_queue_rows(self) -> list[QueueRow]:
-        rows = []
-        for reading in self.readings.values():
-            if reading.kind == "queues" and isinstance(reading.value, QueueSnapshot):
-                for queue in reading.value.queues:
-                    rows.append(queue_row(queue, tuple(self._queue_history.get(queue.key, ()))))
-        return sorted(rows, key=lambda r: (-r.status.rank, -r.queue.depth, r.queue.key))
+        rows = [row for reading in self.readings.values() for row in self.queue_rows_of(reading)]
+        return sorted(rows, key=_queue_order)
+
+    def queue_rows_of(self, reading: Reading) -> list[QueueRow]:
+        """The judged rows of one queue reading's queues, in the pane's order (worst first, then deepest)."""
+        if reading.kind != "queues" or not isinstance(reading.value, QueueSnapshot):
+            return []
+        rows = [queue_row(q, tuple(self._queue_history.get(q.key, ()))) for q in reading.value.queues]
+        return sorted(rows, key=_queue_order)
 
     def dlq_rows(self) -> list[DlqRow]:
         """Every DLQ, judged; worst first, then fullest."""
@@ -363,18 +374,25 @@ class Board:
         return list(self._health_rows_cache)
 
     def _compute_health_rows(self) -> list[HealthRow]:
-        rows = []
-        for reading in self.readings.values():
-            if reading.kind != "health":
-                continue
-            for key, name, status, target in self._health_targets(reading):
-                history = tuple(self._history.get(key, ()))
-                flapping = count_changes(list(history[-FLAP_WINDOW:])) >= FLAP_CHANGES
-                if flapping and status is Status.OK:
-                    status = Status.WARN
-                rows.append(HealthRow(name, status, target, history, flapping, reading))
-        rows.sort(key=lambda r: (-r.status.rank, r.name))
+        rows = [
+            row
+            for reading in self.readings.values()
+            if reading.kind == "health"
+            for row in self.health_rows_of(reading)
+        ]
+        rows.sort(key=_health_order)
         return rows
+
+    def health_rows_of(self, reading: Reading) -> list[HealthRow]:
+        """The rows of one health reading, worst first (the timeline's per-reading look, not every row)."""
+        rows = []
+        for key, name, status, target in self._health_targets(reading):
+            history = tuple(self._history.get(key, ()))
+            flapping = count_changes(list(history[-FLAP_WINDOW:])) >= FLAP_CHANGES
+            if flapping and status is Status.OK:
+                status = Status.WARN
+            rows.append(HealthRow(name, status, target, history, flapping, reading))
+        return sorted(rows, key=_health_order)
 
     def mongo_readings(self) -> list[Reading]:
         return [r for r in self.readings.values() if r.kind == "mongo"]

@@ -136,8 +136,8 @@ class Timeline:
 
     def _health(self, reading: Reading, board: Board) -> list[TimelineEvent | None]:
         events = []
-        for row in board.health_rows():
-            if row.reading.source != reading.source or row.status is Status.UNKNOWN:
+        for row in board.health_rows_of(board.readings.get(reading.source, reading)):
+            if row.status is Status.UNKNOWN:
                 continue  # unknown = unreachable, reported once by _reachability
 
             def make(before: Any, row: Any = row) -> TimelineEvent:
@@ -225,11 +225,8 @@ class Timeline:
         return events
 
     def _queues(self, reading: Reading, snapshot: QueueSnapshot, board: Board) -> list[TimelineEvent | None]:
-        keys = {q.key for q in snapshot.queues}
         events = []
-        for row in board.queue_rows():
-            if row.queue.key not in keys:
-                continue
+        for row in board.queue_rows_of(board.readings.get(reading.source, reading)):
 
             def make(before: Any, row: Any = row) -> TimelineEvent:
                 findings = ", ".join(row.reasons) or "back to normal"

@@ -8,10 +8,13 @@ import pytest
 
 from console.board import Board, MongoThresholds, assess_mongo
 from console.model import (
+    HealthFleet,
     HealthTarget,
     MongoStatus,
     PaneState,
     ProbeResult,
+    QueueInfo,
+    QueueSnapshot,
     Reading,
     ReplicaMember,
     SourceMode,
@@ -81,6 +84,28 @@ def test_health_rows_sorted_worst_first_then_by_name() -> None:
         ("gamma", Status.WARN),
         ("zeta", Status.OK),
     ]
+
+
+def test_one_readings_rows_are_its_rows_of_the_whole_list_in_the_same_order() -> None:
+    board = Board()
+    fleet = HealthFleet("up", (target("b", Status.OK), target("a", Status.CRIT), target("c", Status.OK)))
+    board.apply(Reading("health:up", "health", T0, fleet, last_ok_at=T0))
+    board.apply(health("api", Status.WARN))
+    for _ in range(5):  # flapping: an OK row of it shows as WARN in both lists
+        board.apply(health("flappy", Status.CRIT))
+        board.apply(health("flappy", Status.OK))
+    for source in ("health:up", "health:api", "health:flappy"):
+        mine = board.health_rows_of(board.readings[source])
+        assert mine == [r for r in board.health_rows() if r.reading.source == source]
+    assert [r.name for r in board.health_rows_of(board.readings["health:up"])] == ["up/a", "up/b", "up/c"]
+    assert [r.status for r in board.health_rows_of(board.readings["health:flappy"])] == [Status.WARN]
+    queues = QueueSnapshot(
+        "rabbitmq", (QueueInfo("rabbitmq", "shallow", depth=5), QueueInfo("rabbitmq", "deep", depth=50))
+    )
+    board.apply(Reading("queues:rabbitmq", "queues", T0, queues, last_ok_at=T0))
+    rows = board.queue_rows_of(board.readings["queues:rabbitmq"])
+    assert rows == board.queue_rows() and [r.queue.name for r in rows] == ["deep", "shallow"]
+    assert board.queue_rows_of(board.readings["health:api"]) == []
 
 
 def test_health_rows_strip_prefix_and_ignore_other_kinds() -> None:
