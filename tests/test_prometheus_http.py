@@ -12,6 +12,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -43,6 +44,7 @@ class _Scripted(BaseHTTPRequestHandler):
 
     def _answer(self, body: bytes) -> None:
         server: Any = self.server
+        time.sleep(server.delay)
         server.seen.append((self.client_address[1], self.command, self.path, dict(self.headers), body))
         mode = server.mode
         if mode == "redirect" and self.path.startswith("/api/"):
@@ -72,7 +74,7 @@ class _Scripted(BaseHTTPRequestHandler):
 def scripted() -> Iterator[Any]:
     server: Any = ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
     server.daemon_threads = True
-    server.mode, server.seen = "plain", []
+    server.mode, server.seen, server.delay = "plain", [], 0.0
     server.url = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -118,17 +120,19 @@ def test_a_connection_the_server_closed_is_not_reused(scripted: Any) -> None:
 
 
 def test_a_kept_alive_connection_dropped_while_idle_is_retried_once_on_a_new_one(scripted: Any) -> None:
-    scripted.mode = "hang-up"
+    scripted.mode, scripted.delay = "hang-up", 0.3
     query = fleet(scripted.url)
     try:
-        query.collect()
-        assert len(next(iter(session_of(query)._idle.values()))) == 1  # kept: the answer did not say close
-        time.sleep(0.2)  # the server's side is closed by now
-        assert [t.name for t in query.collect().targets] == ["api"]
-        assert session_of(query).lean_requests == 2
+        with ThreadPoolExecutor(2) as pool:  # two queries at once: two connections, both kept
+            list(pool.map(lambda _: query.collect(), range(2)))
+        assert len(next(iter(session_of(query)._idle.values()))) == 2  # kept: the answers did not say close
+        time.sleep(0.2)  # the server's side of both is closed by now (a restart, an idle timeout)
+        scripted.delay = 0.0
+        assert [t.name for t in query.collect().targets] == ["api"]  # not the second dead one: a new one
+        assert session_of(query).lean_requests == 3
     finally:
         query.close()
-    assert len(scripted.seen) == 2 and len({port for port, *_ in scripted.seen}) == 2
+    assert len(scripted.seen) == 3 and len({port for port, *_ in scripted.seen}) == 3
 
 
 def test_gzip_answers_are_decoded_and_a_gzip_bomb_stops_at_the_cap(scripted: Any) -> None:

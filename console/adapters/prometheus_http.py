@@ -171,7 +171,8 @@ class LeanSession(BoundedSession):
         timeout = _read_timeout(kwargs.get("timeout"), self.deadline)
         origin = (parts.hostname, parts.port or 80)
         for attempt in (1, 2):
-            conn, reused = self._checkout(origin, timeout)
+            # The second attempt on a new connection: after a restart, every idle one may be dead.
+            conn, reused = self._checkout(origin, timeout) if attempt == 1 else self._new(origin, timeout)
             try:
                 conn.request(method, target, body=body, headers=headers)
                 answer = conn.getresponse()
@@ -243,6 +244,10 @@ class LeanSession(BoundedSession):
                         continue
                     return conn, True
                 conn.close()
+        return self._new(origin, timeout)
+
+    @staticmethod
+    def _new(origin: tuple[str, int], timeout: float) -> tuple[http.client.HTTPConnection, bool]:
         return http.client.HTTPConnection(origin[0], origin[1], timeout=timeout), False
 
     def _checkin(self, origin: tuple[str, int], conn: http.client.HTTPConnection) -> None:
