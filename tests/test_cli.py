@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -333,6 +334,52 @@ def test_invalid_url_in_the_environment_is_a_clear_error(home: Path, variable: s
 
 
 # --- demo control -----------------------------------------------------------------------------------------
+
+
+IGNORING_SIGINT = "import signal, sys, time; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_the_demo_backend_stops_on_a_signal_even_when_started_with_sigint_ignored(signum: int) -> None:
+    """What a non-interactive shell's `cmd &` hands its children (and Python keeps): SIGINT ignored."""
+    code = IGNORING_SIGINT + (
+        "from console.demo.backend import stop_on_signals; stop_on_signals(); print('ready', flush=True)\n"
+        "try:\n    time.sleep(30)\nexcept KeyboardInterrupt:\n    print('stopping', flush=True)"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)  # noqa: S603
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "ready\n"
+        child.send_signal(signum)
+        assert child.wait(timeout=5) == 0 and child.stdout.read() == "stopping\n"
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_demo_down_kills_a_stack_that_does_not_stop_on_sigint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from console.demo import control
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    monkeypatch.setattr(control, "STOP_WAIT", 0.5)
+    stuck = subprocess.Popen(  # noqa: S603 - a stand-in for a stack that ignores SIGINT, in a session of its own
+        [sys.executable, "-c", IGNORING_SIGINT + "print('ready', flush=True); time.sleep(60)"],
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert stuck.stdout is not None and stuck.stdout.readline() == "ready\n"
+        (tmp_path / "opsconsole").mkdir()
+        (tmp_path / "opsconsole" / "demo.pid").write_text(str(stuck.pid))
+        assert control.down() == 0
+        assert stuck.poll() is not None  # reaped by `down`: gone, not left answering
+        assert "did not stop within 0.5 s of SIGINT: killed" in capsys.readouterr().out
+        assert not (tmp_path / "opsconsole" / "demo.pid").exists()
+    finally:
+        stuck.kill()
+        stuck.wait()
 
 
 def test_demo_ctl_without_a_running_demo(home: Path) -> None:

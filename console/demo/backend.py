@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import random
+import signal
 import socket
 import threading
 import time
@@ -301,7 +302,20 @@ def _control_handler(stack: DemoStack) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+def stop_on_signals() -> None:
+    """SIGINT and SIGTERM end `serve_forever` through its clean-up. A process started in the background by a
+    non-interactive shell inherits SIGINT ignored, and Python then leaves it ignored: `demo down` could not
+    stop a stack started from a script (the benchmarks' left one running)."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, stop)
+
+
 def serve_forever(state_dir: Path | None = None) -> None:
+    stop_on_signals()
     stack = DemoStack()
     stack.start()
     targets = {s.name: f"127.0.0.1:{stack.base + s.offset}" for s in stack.services.values() if s.name in ROUTES}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -12,6 +13,8 @@ from pathlib import Path
 import httpx
 
 from console.demo.backend import base_port, serve_forever
+
+STOP_WAIT = 15.0  # seconds `down` waits for the stack to stop on SIGINT before killing it
 
 
 def _state_dir() -> Path:
@@ -69,15 +72,34 @@ def down() -> int:
     except ProcessLookupError:
         print("demo stack was not running")
         return 0
-    deadline = time.monotonic() + 15  # `down` then `up` must not find the old stack still answering
-    while time.monotonic() < deadline:
+    if _gone_within(pid, STOP_WAIT):  # `down` then `up` must not find the old stack still answering
+        print(f"demo stack (pid {pid}) stopped")
+        return 0
+    # Still there: its session (it leads one, with its Prometheus) is killed rather than left answering.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    gone = _gone_within(pid, 5.0)
+    outcome = "killed" if gone else "still running"
+    print(f"demo stack (pid {pid}) did not stop within {STOP_WAIT:g} s of SIGINT: {outcome}")
+    return 0 if gone else 1
+
+
+def _gone_within(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while True:
         try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
+            finished, _status = os.waitpid(pid, os.WNOHANG)  # our child (a test's): reap it
+        except ChildProcessError:
+            finished = 0
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+        if finished == pid:
+            return True
+        if time.monotonic() >= deadline:
+            return False
         time.sleep(0.1)
-    print(f"demo stack (pid {pid}) stopped")
-    return 0
 
 
 def _control(method: str, path: str, timeout: float) -> httpx.Response | None:
