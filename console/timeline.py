@@ -112,7 +112,7 @@ class Timeline:
             elif isinstance(value, BreakerSnapshot):
                 events += self._breakers(reading, value)
             elif isinstance(value, QueueSnapshot):
-                events += self._queues(reading, value, board)
+                events += self._queues(reading, board)
             elif isinstance(value, DlqSnapshot):
                 events += self._dlqs(reading, value, board)
             elif isinstance(value, CacheStatus):
@@ -224,7 +224,7 @@ class Timeline:
             events.append(self._state(key, state, status.rank, reading.at, make, _ok(status)))
         return events
 
-    def _queues(self, reading: Reading, snapshot: QueueSnapshot, board: Board) -> list[TimelineEvent | None]:
+    def _queues(self, reading: Reading, board: Board) -> list[TimelineEvent | None]:
         events = []
         for row in board.queue_rows_of(board.readings.get(reading.source, reading)):
 

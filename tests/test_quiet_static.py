@@ -12,6 +12,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual.app import App, ComposeResult
+from textual.geometry import Offset
+from textual.selection import Selection
 from textual.visual import RichVisual, Visual
 from textual.widgets import Static
 
@@ -158,3 +160,5 @@ async def test_lines_of_one_line_texts_are_rendered_as_textual_renders_the_whole
         assert body._line_strips(content(random.Random(0)), width, height) is None  # a table: Textual renders it
         assert body._line_strips(Group(Text("x" * (width + 1))), width, height) is None  # would wrap
         assert body._line_strips(Group(*[Text("x")] * (height + 1)), width, height) is None  # does not fit
+        app.screen.selections = {body: Selection(Offset(0, 1), Offset(4, 2))}  # the mouse selected some text
+        assert body._line_strips(line_content(random.Random(0)), width, height) is None  # drawn by Textual

@@ -114,8 +114,8 @@ class QuietStatic(Static):
         two lines whose figures moved. Exactly Textual's render of the whole Group (tests/test_quiet_static.py
         compares them); anything else (a table, a line that wraps, more lines than fit) returns None."""
         parts = content.renderables if isinstance(content, Group) else None
-        if not parts or len(parts) > height:
-            return None
+        if not parts or len(parts) > height or self.text_selection is not None:
+            return None  # a selection is drawn across the whole content's lines: Textual's own render
         if self._line_memo is None or len(self._line_memo) > LINES_KEPT:
             self._line_memo = {}
         style = self.visual_style
