@@ -580,8 +580,9 @@ class OpsConsoleApp(App[int]):
             traffic_pane.status = self.board.status_of(traffic)
             traffic_pane.mode = snapshot.mode if snapshot else ""
             traffic_pane.note = snapshot.note if snapshot else ""
-            traffic_pane.histories = {r.service: self.board.traffic_history(r.service) for r in traffic_rows}
-            traffic_pane.rows = tuple(traffic_rows)
+            with traffic_pane.held():
+                traffic_pane.histories = {r.service: self.board.traffic_history(r.service) for r in traffic_rows}
+                traffic_pane.rows = tuple(traffic_rows)
             traffic_pane.state = self.board.pane_state("traffic")
             traffic_pane.now = now
         elif kind == "queues":
@@ -612,9 +613,10 @@ class OpsConsoleApp(App[int]):
                 return
             dlq_rows = self.board.dlq_rows()
             dlq_pane.status = self._pane_status("dlq") or Status.OK  # an unreadable source counts too
-            dlq_pane.rows = tuple(dlq_rows)
-            dlq_pane.state = self.board.pane_state("dlq")
-            dlq_pane.now = now
+            with dlq_pane.held():  # rows and the ages' moment: one table rebuild
+                dlq_pane.rows = tuple(dlq_rows)
+                dlq_pane.state = self.board.pane_state("dlq")
+                dlq_pane.now = now
             total = sum(r.info.count for r in dlq_rows)
             dlq_pane.set_title(f"5 DLQ · {total:,} letters in {len(dlq_rows)}" if dlq_rows else "5 DLQ")
         elif kind == "breakers":
@@ -623,9 +625,10 @@ class OpsConsoleApp(App[int]):
                 return
             breaker_rows = self.board.breaker_rows()
             breaker_pane.status = self._pane_status("breakers") or Status.OK  # an unreadable source counts too
-            breaker_pane.rows = tuple(breaker_rows)
-            breaker_pane.state = self.board.pane_state("breakers")
-            breaker_pane.now = now
+            with breaker_pane.held():  # rows and the ages' moment: one table rebuild
+                breaker_pane.rows = tuple(breaker_rows)
+                breaker_pane.state = self.board.pane_state("breakers")
+                breaker_pane.now = now
             opened = sum(1 for r in breaker_rows if r.status is Status.CRIT)
             title = f"6 Breakers · {len(breaker_rows)}" + (f" · {opened} open" if opened else "")
             note = next(

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -19,8 +19,13 @@ from console.model import HealthTarget, ProbeResult, Reading, Status
 from console.screens.health_detail import HealthDetailScreen
 from console.screens.help import HelpScreen
 from console.sources import build_sources
+from tests.fixtures.scenes import make_scene_app
+from widgets.breakers_pane import BreakersPane
+from widgets.dlq_pane import DlqPane
 from widgets.env_banner import EnvBanner
 from widgets.health_pane import HealthPane
+from widgets.pane import Pane
+from widgets.traffic_pane import TrafficPane
 
 
 @pytest.fixture
@@ -283,6 +288,29 @@ async def test_moved_figures_wait_for_the_tick_and_a_changed_verdict_is_painted_
         app._reading_arrived(ReadingArrived(svc_reading(Status.CRIT, 9.0)))
         assert shown() == (Status.CRIT, 9.0), "a changed verdict does not wait"
         await pilot.pause()
+
+
+@pytest.mark.parametrize(
+    ("kind", "pane_type"), [("breakers", BreakersPane), ("dlq", DlqPane), ("traffic", TrafficPane)], ids=str
+)
+async def test_a_pane_repaint_rebuilds_its_table_once(
+    kind: str, pane_type: type[Pane], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows, histories and the ages' moment arrive together: one rebuild, not one per reactive."""
+    app = make_scene_app("degraded")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        pane = app.query_one(pane_type)
+        rebuilds: list[bool] = []
+        rebuild = pane._refresh_table
+        monkeypatch.setattr(pane, "_refresh_table", lambda force=False: (rebuilds.append(force), rebuild(force)))
+        later = app.now() + timedelta(seconds=7)
+        app._refresh_kind(kind, later)
+        assert len(rebuilds) == 1 and pane.now == later
+        app._refresh_kind(kind, later + timedelta(seconds=1))
+        assert len(rebuilds) == 2
+        pane.now = later + timedelta(seconds=2)  # the tick's ages alone, for a pane with no new reading
+        assert len(rebuilds) == (3 if kind != "traffic" else 2)  # traffic shows no ages
 
 
 async def test_protected_environment_is_shown() -> None:

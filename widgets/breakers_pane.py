@@ -146,12 +146,12 @@ class BreakersPane(TablePane):
         yield table
 
     def watch_rows(self) -> None:
-        self._refresh_table()
+        self._table_changed()
 
     def watch_now(self) -> None:
         super().watch_now()
         if self.is_mounted:
-            self._refresh_table()
+            self._table_changed()  # the ages
 
     def _refresh_table(self, force: bool = False) -> None:
         force = self._fitted(force)

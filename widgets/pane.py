@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Self, TypeVar
 
@@ -55,6 +57,32 @@ class Pane(Widget):
         super().__init__(id=id)
         self._children_found: dict[tuple[type[Widget], str], Widget] = {}
         self.set_title(f"{self.key} {self.pane_title}".strip())
+
+    _held = 0  # inside `held()`: table refreshes wait for its end
+    _table_due = False
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Set several reactives (rows, histories, now) with one table refresh at the end: each one's watcher
+        rebuilt the table, so a tick rebuilt the Breakers, DLQ and Traffic tables twice."""
+        self._held += 1
+        try:
+            yield
+        finally:
+            self._held -= 1
+            if not self._held and self._table_due:
+                self._table_due = False
+                self._refresh_table()
+
+    def _table_changed(self) -> None:
+        """What a watcher calls when the table must show something new: now, or at the end of `held()`."""
+        if self._held:
+            self._table_due = True
+        else:
+            self._refresh_table()
+
+    def _refresh_table(self, force: bool = False) -> None:
+        """Panes with a table rebuild it here."""
 
     def child(self, cls: type[WidgetT], selector: str = "") -> WidgetT:
         """`query_one`, remembered: a pane's own widgets are composed once and stay, and a query per repaint

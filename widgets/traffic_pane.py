@@ -63,7 +63,9 @@ def traffic_cells(
             style=STYLE[row.status] if any(r.startswith("p95") for r in row.reasons) else "",
         ),
         "p99": Text(seconds_ms(stats.p99), justify="right"),
-        "trend": Text(" ").append_text(spark([p.rps for p in history], trend_width - 1, STYLE[row.status])),
+        "trend": Text(" ").append_text(  # the last points only: a history holds up to 15 minutes of them
+            spark([p.rps for p in history[-max(trend_width - 1, 1) :]], trend_width - 1, STYLE[row.status])
+        ),
     }
     return [values[key] for key, _header, _width in columns]
 
@@ -126,10 +128,10 @@ class TrafficPane(Pane):
         self._refresh_table(force=True)
 
     def watch_rows(self) -> None:
-        self._refresh_table()
+        self._table_changed()
 
     def watch_histories(self) -> None:
-        self._refresh_table()
+        self._table_changed()
 
     def watch_mode(self, mode: str) -> None:
         label = {"prometheus": "Prometheus", "scrape": "direct /metrics scrape"}.get(mode, mode)
