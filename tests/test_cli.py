@@ -342,9 +342,13 @@ IGNORING_SIGINT = "import signal, sys, time; signal.signal(signal.SIGINT, signal
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_the_demo_backend_stops_on_a_signal_even_when_started_with_sigint_ignored(signum: int) -> None:
     """What a non-interactive shell's `cmd &` hands its children (and Python keeps): SIGINT ignored."""
-    code = IGNORING_SIGINT + (
-        "from console.demo.backend import stop_on_signals; stop_on_signals(); print('ready', flush=True)\n"
-        "try:\n    time.sleep(30)\nexcept KeyboardInterrupt:\n    print('stopping', flush=True)"
+    code = (
+        IGNORING_SIGINT
+        + (
+            "from console.demo.backend import stop_on_signals; stop_on_signals()\n"
+            "try:\n    print('ready', flush=True)\n    time.sleep(30)\n"  # ready inside the try: SIGINT may follow
+            "except KeyboardInterrupt:\n    print('stopping', flush=True)"
+        )
     )
     child = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)  # noqa: S603
     try:
