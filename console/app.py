@@ -1,7 +1,7 @@
 """The Textual application: layout, keys, and routing readings from the collector to the panes.
 
 No IO happens here: sources are handed in by `make_app`, the collector polls them in its own tasks on the UI
-loop, and hands every reading straight to `take_reading` (a `ReadingArrived` message does the same).
+loop, and hands every reading straight to `take_reading`.
 """
 
 from __future__ import annotations
@@ -124,13 +124,6 @@ PANES = (
     ("6", "breakers", "Breakers", "set [env.NAME.breakers] (Redis registry, actuators, Prometheus)"),
     ("7", "mongo", "Mongo", "set [env.NAME.mongo] uri or MONGO_URI"),
 )
-
-
-@dataclass
-class ReadingArrived(Message):
-    """A source finished a poll (successfully or not)."""
-
-    reading: Reading
 
 
 @dataclass
@@ -495,10 +488,6 @@ class OpsConsoleApp(App[int]):
         self.main_screen.set_class(width < COMPACT_WIDTH or height < COMPACT_HEIGHT, "-compact")
 
     # --- readings -------------------------------------------------------------------------------------
-
-    @on(ReadingArrived)
-    def _reading_arrived(self, message: ReadingArrived) -> None:
-        self.take_reading(message.reading)
 
     def take_reading(self, reading: Reading) -> None:
         """Apply a reading to the board and the panes; `reading_observers` see it first."""

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from console.app import OpsConsoleApp, ReadingArrived, make_app
+from console.app import OpsConsoleApp, make_app
 from console.config import Environment, HealthTargetConfig, Settings
 from console.demo.backend import DemoStack
 from console.model import HealthTarget, ProbeResult, Reading, Status
@@ -230,7 +230,7 @@ async def test_readings_are_taken_on_the_loop_without_a_message_and_a_failure_in
     with pytest.raises(RuntimeError, match="observer broke"):
         async with app.run_test(size=(120, 40), message_hook=posted.append) as pilot:
             await wait_for(lambda: len(seen) >= 3 and row_status(app, "svc") is Status.OK, pilot)
-            assert not any(isinstance(m, ReadingArrived) for m in posted)  # handed over, not posted
+            assert not any(hasattr(m, "reading") for m in posted)  # handed over, not posted as a message
 
             def broken(reading: Reading) -> None:
                 raise RuntimeError("observer broke")
@@ -273,9 +273,9 @@ async def test_moved_figures_wait_for_the_tick_and_a_changed_verdict_is_painted_
             return row.status, probe.latency_ms if probe else None
 
         # Synchronous calls: the app's own once-a-second tick cannot run in between.
-        app._reading_arrived(ReadingArrived(svc_reading(Status.OK, 5.0)))
+        app.take_reading(svc_reading(Status.OK, 5.0))
         assert shown() == (Status.OK, 5.0), "a source's first reading is a changed verdict: painted at once"
-        app._reading_arrived(ReadingArrived(svc_reading(Status.OK, 9.0)))
+        app.take_reading(svc_reading(Status.OK, 9.0))
         assert shown() == (Status.OK, 5.0), "a figure that merely moved waits for the tick"
         asked: list[datetime] = []
         clock = app.now
@@ -285,7 +285,7 @@ async def test_moved_figures_wait_for_the_tick_and_a_changed_verdict_is_painted_
         # One `now` for the tick: the pane painted with it is not refreshed again by the tick's ages.
         assert len(asked) == 1 and {p.now for p in app._pane_widgets()} == {asked[0]}
         app.now = clock  # type: ignore[method-assign]
-        app._reading_arrived(ReadingArrived(svc_reading(Status.CRIT, 9.0)))
+        app.take_reading(svc_reading(Status.CRIT, 9.0))
         assert shown() == (Status.CRIT, 9.0), "a changed verdict does not wait"
         await pilot.pause()
 

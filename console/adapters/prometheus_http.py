@@ -130,7 +130,7 @@ class LeanSession(BoundedSession):
         super().__init__(deadline, max_bytes)
         self._idle: dict[tuple[str, int], list[tuple[http.client.HTTPConnection, float]]] = {}
         self._lock = threading.Lock()
-        self.lean_requests = 0  # answered here rather than by requests (tests and benchmarks read it)
+        self.lean_requests = 0  # answered here rather than by requests (the tests read it)
 
     def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         parts = urlsplit(url) if isinstance(url, str) and not args else None
